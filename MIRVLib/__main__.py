@@ -1,0 +1,5 @@
+import sys
+
+from MIRVLib.cli import main
+
+sys.exit(main())

@@ -1,0 +1,33 @@
+"""`mirv info`: versions, shipped presets and models — what a bug report or methods section needs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from MIRVLib.provenance import library_versions
+from MIRVLib.resources import list_models, list_presets, resources_dir
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("info", help="show versions, presets and shipped models")
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    info = {
+        "versions": library_versions(),
+        "resources": str(resources_dir()),
+        "presets": list_presets(),
+        "models": list_models(),
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    for name, version in info["versions"].items():
+        print(f"{name:>20}  {version}")
+    print(f"{'resources':>20}  {info['resources']}")
+    print(f"{'presets':>20}  {', '.join(info['presets'])}")
+    print(f"{'models':>20}  {', '.join(info['models']) or '(none)'}")
+    return 0

@@ -1,0 +1,36 @@
+# Two commands set up everything on a fresh Debian/Ubuntu machine with Python >= 3.10 and gcc:
+#   make demo   runs the per-patient MIRV pipeline on the bundled sample patient
+#   make test   runs the whole test suite
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_OUT ?= demo-output
+
+.PHONY: demo test venv system-packages clean
+
+# Offscreen rendering for the slicer-core tests needs EGL + Mesa; installed when we are root on Debian.
+system-packages:
+	@if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	  if ! dpkg -s libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1 >/dev/null 2>&1; then \
+	    echo "Installing EGL/Mesa packages for offscreen rendering"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libegl1 libegl-mesa0 libgl1-mesa-dri libgbm1; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip setuptools wheel
+	$(VPY) -m pip install -q -c Resources/constraints.txt -e '.[slicer,dask,test]'
+	touch $(STAMP)
+
+venv: system-packages $(STAMP)
+
+demo: venv
+	VTK_DEFAULT_OPENGL_WINDOW=vtkEGLRenderWindow $(VPY) MIRV/Scripts/MIRVDemo.py --out $(DEMO_OUT)
+
+test: venv
+	VTK_DEFAULT_OPENGL_WINDOW=vtkEGLRenderWindow $(VPY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) .cache $(DEMO_OUT)

@@ -1,0 +1,43 @@
+"""The `mirv` entry point: help, version and resource discovery work from the installed package."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import MIRVLib
+from MIRVLib.cli import main
+
+
+def test_version_matches_package(capsys):
+    try:
+        main(["--version"])
+    except SystemExit as stop:
+        assert stop.code == 0
+    assert capsys.readouterr().out.strip() == f"mirv {MIRVLib.__version__}"
+
+
+def test_info_lists_shipped_presets(capsys):
+    assert main(["info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert {"MIRV-CT", "Henry2022"} <= set(info["presets"])
+    assert info["versions"]["pyradiomics-bhklab"] == "3.1.4"
+
+
+def test_console_script_help_runs():
+    result = subprocess.run([sys.executable, "-m", "MIRVLib", "--help"], capture_output=True, text=True, check=True)
+    assert "usage: mirv" in result.stdout
+
+
+def test_mirvlib_imports_without_slicer():
+    code = (
+        "import sys, importlib, pkgutil, MIRVLib\n"
+        "sys.modules['slicer'] = None; sys.modules['qt'] = None\n"
+        "for m in pkgutil.walk_packages(MIRVLib.__path__, 'MIRVLib.'):\n"
+        "    m.name.endswith('__main__') or importlib.import_module(m.name)\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
