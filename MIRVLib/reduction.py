@@ -1,0 +1,236 @@
+"""Cohort-level feature reduction, fit/transform style, with the two published variants as presets.
+
+``paper`` follows the MIRV paper's Methods text. ``reference`` reproduces, bit for bit, what the authors'
+published analysis code does — which is what produced the paper's numbers (Table S2: 16 features on the
+SARC021 lung subset). It differs from the text in four deliberate-to-reproduce ways (METHODS §2b):
+
+* volume filter on the *signed* Spearman ρ ≤ threshold (strongly negative features pass);
+* variance with ddof 1, kept when ≥ the 50th percentile;
+* **column off-by-one**: the keep-mask is computed over the feature columns but applied by position to a
+  column list that starts with the patient ID, so every kept column is the feature *immediately before*
+  the one that passed (in the table's column order). A pass of the first feature would select the patient
+  ID column; that slot is skipped, as it carries no feature;
+* inter-feature redundancy with *Pearson* |r| (on those shifted columns).
+
+The fitted state (features in order, mean, std) is saved as a MIRV model file so a single patient can be
+scored later without its cohort.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+
+from MIRVLib import __version__
+from MIRVLib.lesion_table import ID_COLUMNS, VOLUME_FEATURE, LesionTable
+from MIRVLib.provenance import atomic_write_json, library_versions
+
+log = logging.getLogger(__name__)
+
+Preset = Literal["paper", "reference"]
+PRESETS: tuple[str, ...] = ("paper", "reference")
+MODEL_FORMAT = "mirv-model"
+MODEL_FORMAT_VERSION = 1
+
+
+class ModelError(ValueError):
+    """A model file or a table that does not fit the model; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class ReductionSettings:
+    """Thresholds of the reduction; defaults are the paper's."""
+
+    preset: Preset = "paper"
+    variance_quantile: float = 0.5
+    volume_correlation: float = 0.1
+    feature_correlation: float = 0.7
+    volume_feature: str = VOLUME_FEATURE
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown reduction preset {self.preset!r}; choose one of {PRESETS}")
+        if not 0.0 <= self.variance_quantile <= 1.0:
+            raise ValueError(f"variance_quantile must be in [0, 1], got {self.variance_quantile}")
+
+
+@dataclass
+class FeatureReduction:
+    """Select non-redundant, volume-independent features on a cohort and z-score lesions with them."""
+
+    settings: ReductionSettings = field(default_factory=ReductionSettings)
+    selected: list[str] = field(default_factory=list)
+    mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    std: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    step_counts: dict[str, int] = field(default_factory=dict)
+    cohort: dict[str, Any] = field(default_factory=dict)
+    extraction_preset: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    created: str | None = None
+
+    @property
+    def is_fitted(self) -> bool:
+        return bool(self.selected)
+
+    def fit(self, table: LesionTable) -> FeatureReduction:
+        """Fit on all lesions of the cohort (one-lesion patients included, as in the paper)."""
+        s = self.settings
+        names = table.feature_names
+        if s.volume_feature not in names:
+            raise ModelError(f"{table.source}: volume feature {s.volume_feature!r} is needed to fit the reduction")
+        if table.num_lesions < 3:
+            raise ModelError(f"{table.source}: a reduction needs at least 3 lesions, got {table.num_lesions}")
+        values = table.frame[names].to_numpy(dtype=float)
+        ddof = 1 if s.preset == "reference" else 0
+        variance = values.var(axis=0, ddof=ddof)
+        passes_variance = variance >= np.quantile(variance, s.variance_quantile)
+        rho_volume = _correlation_with(_ranks(values), _ranks(values[:, [names.index(s.volume_feature)]])[:, 0])
+        with np.errstate(invalid="ignore"):
+            if s.preset == "reference":
+                passes_volume = rho_volume <= s.volume_correlation
+            else:
+                passes_volume = np.abs(rho_volume) <= s.volume_correlation
+        passed = np.flatnonzero(passes_variance & passes_volume)
+        if s.preset == "reference":
+            # Off-by-one of the published code: position i in the [PatientID, features...] list is feature i-1.
+            candidates = [names[i - 1] for i in passed if i > 0]
+        else:
+            candidates = [names[i] for i in passed]
+        self.step_counts = {
+            "input": len(names),
+            "variance": int(passes_variance.sum()),
+            "varianceAndVolume": len(candidates),
+        }
+        cand_values = table.frame[candidates].to_numpy(dtype=float)
+        basis = cand_values if s.preset == "reference" else _ranks(cand_values)
+        correlated = _has_correlated_partner(basis, s.feature_correlation)
+        kept = [name for name, drop in zip(candidates, correlated) if not drop]
+        self.step_counts["intercorrelation"] = len(kept)
+        kept = [name for name in kept if name != s.volume_feature]
+        self.step_counts["selected"] = len(kept)
+        if not kept:
+            raise ModelError(f"{table.source}: no feature survived the {s.preset} reduction ({self.step_counts})")
+        kept_values = table.frame[kept].to_numpy(dtype=float)
+        self.selected = kept
+        self.mean = kept_values.mean(axis=0)
+        self.std = kept_values.std(axis=0, ddof=0)
+        self.cohort = {
+            "source": Path(table.source).name,
+            "patients": len(table.patient_ids),
+            "lesions": table.num_lesions,
+            "inputSha256": table.content_hash(),
+        }
+        self.versions = library_versions()
+        self.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        log.info("feature reduction (%s): %s", s.preset, " -> ".join(f"{k} {v}" for k, v in self.step_counts.items()))
+        return self
+
+    def transform(self, table: LesionTable) -> pd.DataFrame:
+        """Z-scored selected features indexed by (PatientID, LesionID), with the fitted cohort's mean/std."""
+        if not self.is_fitted:
+            raise ModelError("the feature reduction is not fitted; fit it on a cohort or load a model file")
+        missing = [name for name in self.selected if name not in table.frame.columns]
+        if missing:
+            raise ModelError(
+                f"{table.source}: {len(missing)} feature(s) of the model are missing, e.g. {missing[:5]}; "
+                f"extract with the model's preset ({self.extraction_preset or 'see model file'})"
+            )
+        values = table.frame[self.selected].to_numpy(dtype=float)
+        # A feature constant over the fitting cohort only centres (as scikit-learn's StandardScaler does).
+        scale = np.where(self.std > 0, self.std, 1.0)
+        index = pd.MultiIndex.from_frame(table.frame[list(ID_COLUMNS)])
+        return pd.DataFrame((values - self.mean) / scale, index=index, columns=list(self.selected))
+
+    def fit_transform(self, table: LesionTable) -> pd.DataFrame:
+        return self.fit(table).transform(table)
+
+    def to_dict(self) -> dict[str, Any]:
+        if not self.is_fitted:
+            raise ModelError("cannot save an unfitted feature reduction")
+        return {
+            "format": MODEL_FORMAT,
+            "formatVersion": MODEL_FORMAT_VERSION,
+            "created": self.created,
+            "mirvVersion": __version__,
+            "preset": self.settings.preset,
+            "settings": {k: v for k, v in asdict(self.settings).items() if k != "preset"},
+            "extractionPreset": self.extraction_preset,
+            "stepCounts": self.step_counts,
+            "cohort": self.cohort,
+            "features": [
+                {"name": n, "mean": float(m), "std": float(sd)} for n, m, sd in zip(self.selected, self.mean, self.std)
+            ],
+            "versions": self.versions,
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the MIRV model file (JSON; floats round-trip exactly)."""
+        return atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any], *, source: str = "<model>") -> FeatureReduction:
+        if payload.get("format") != MODEL_FORMAT:
+            raise ModelError(f"{source}: not a MIRV model file (format={payload.get('format')!r})")
+        if int(payload.get("formatVersion", 0)) > MODEL_FORMAT_VERSION:
+            raise ModelError(f"{source}: model format {payload['formatVersion']} is newer than this MIRV supports")
+        try:
+            settings = ReductionSettings(preset=payload["preset"], **payload.get("settings", {}))
+            features = payload["features"]
+            return cls(
+                settings=settings,
+                selected=[f["name"] for f in features],
+                mean=np.array([f["mean"] for f in features], dtype=float),
+                std=np.array([f["std"] for f in features], dtype=float),
+                step_counts=dict(payload.get("stepCounts", {})),
+                cohort=dict(payload.get("cohort", {})),
+                extraction_preset=payload.get("extractionPreset"),
+                versions=dict(payload.get("versions", {})),
+                created=payload.get("created"),
+            )
+        except (KeyError, TypeError) as error:
+            raise ModelError(f"{source}: malformed MIRV model file ({error!r})") from error
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> FeatureReduction:
+        with open(path, encoding="utf-8") as handle:
+            try:
+                payload = json.load(handle)
+            except json.JSONDecodeError as error:
+                raise ModelError(f"{path}: not valid JSON ({error})") from error
+        return cls.from_dict(payload, source=str(path))
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Column ranks with ties averaged — Spearman's ρ is Pearson's r on these."""
+    return rankdata(values, axis=0, method="average")
+
+
+def _standardised(values: np.ndarray) -> np.ndarray:
+    centred = values - values.mean(axis=0)
+    norm = np.sqrt((centred**2).sum(axis=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return centred / norm
+
+
+def _correlation_with(columns: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """Pearson r of every column with one vector (NaN for constant columns)."""
+    return _standardised(columns).T @ _standardised(vector[:, None])[:, 0]
+
+
+def _has_correlated_partner(values: np.ndarray, threshold: float) -> np.ndarray:
+    """True for every column with |r| > threshold to any other column (both members of a pair go)."""
+    z = _standardised(values)
+    corr = np.abs(z.T @ z)
+    np.fill_diagonal(corr, 0.0)
+    with np.errstate(invalid="ignore"):
+        return (corr > threshold).any(axis=0)
+
