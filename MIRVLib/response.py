@@ -1,0 +1,142 @@
+"""Baseline tumour burden and volumetric response per patient (MIRV paper, lung subset).
+
+Per lesion: % change = (V_follow-up − V_baseline) / V_baseline × 100. Per patient: baseline range, std
+(ddof 1) and total; Δ Volume = max − min of the lesion changes; Complete Tumour Response (TSRC) = 1 when
+every lesion's change is below the threshold (33 %).
+
+Lesions seen at one time point only follow the authors' ±100 % rule and are flagged: a lesion gone at
+follow-up (volume 0) is −100 %, a new lesion (no baseline) is +100 %. A *missing* follow-up volume (empty
+cell) is ambiguous. By default (``missing_followup="unmeasured"``) it is handled as the published code
+effectively did — the lesion has no % change, does not enter Δ Volume, and its patient cannot be a complete
+responder; this reproduces the published SARC021 correlations (ρ 0.513 / −0.324). ``"disappeared"``
+applies −100 % instead (what the authors' code comment intended).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from MIRVLib.lesion_table import ID_COLUMNS, LESION_ID, PATIENT_ID
+
+BASELINE = "VolumeBaseline"
+FOLLOW_UP = "VolumeFollowUp"
+VOLUME_COLUMNS = (*ID_COLUMNS, BASELINE, FOLLOW_UP)
+DEFAULT_RESPONSE_THRESHOLD = 33.0
+
+MissingFollowUp = Literal["unmeasured", "disappeared"]
+MISSING_FOLLOWUP_POLICIES: tuple[str, ...] = ("unmeasured", "disappeared")
+
+# Lesion status values (the flag written next to each % change).
+MATCHED, DISAPPEARED, NEW, UNMEASURED, ABSENT = "matched", "disappeared", "new", "unmeasured", "absent"
+
+
+class VolumeTableError(ValueError):
+    """The volume table cannot be used; the message names the file and lesion."""
+
+
+def validate_volumes(frame: pd.DataFrame, *, source: str = "<volumes>") -> pd.DataFrame:
+    """Ids as text, volumes as non-negative floats (empty = not measured), no duplicate lesions."""
+    missing = [c for c in VOLUME_COLUMNS if c not in frame.columns]
+    if missing:
+        raise VolumeTableError(f"{source}: missing column(s) {missing}; expected {list(VOLUME_COLUMNS)}")
+    out = frame[list(VOLUME_COLUMNS)].copy().reset_index(drop=True)
+    out[list(ID_COLUMNS)] = out[list(ID_COLUMNS)].astype(str).apply(lambda c: c.str.strip())
+    duplicated = out.duplicated(list(ID_COLUMNS), keep=False)
+    if duplicated.any():
+        pairs = sorted({f"{p}/{l}" for p, l in out.loc[duplicated, list(ID_COLUMNS)].itertuples(index=False)})
+        raise VolumeTableError(f"{source}: duplicate (PatientID, LesionID): {', '.join(pairs[:10])}")
+    for column in (BASELINE, FOLLOW_UP):
+        numeric = pd.to_numeric(out[column], errors="coerce").astype(float)
+        bad = (numeric.isna() & out[column].notna()) | (numeric < 0) | np.isinf(numeric)
+        if bad.any():
+            row = out.loc[bad].iloc[0]
+            raise VolumeTableError(
+                f"{source}: {column} must be a non-negative number or empty; patient {row[PATIENT_ID]} "
+                f"lesion {row[LESION_ID]} has {row[column]!r} ({int(bad.sum())} bad value(s))"
+            )
+        out[column] = numeric
+    return out
+
+
+def read_volumes(path: str | os.PathLike[str]) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"volume table not found: {path}")
+    frame = pd.read_csv(path, dtype={PATIENT_ID: str, LESION_ID: str}, float_precision="round_trip")
+    return validate_volumes(frame, source=str(path))
+
+
+def lesion_volume_changes(volumes: pd.DataFrame, missing_followup: MissingFollowUp = "unmeasured") -> pd.DataFrame:
+    """Per lesion: PercentChange and Status (matched / disappeared / new / unmeasured / absent)."""
+    if missing_followup not in MISSING_FOLLOWUP_POLICIES:
+        raise ValueError(f"missing_followup must be one of {MISSING_FOLLOWUP_POLICIES}, got {missing_followup!r}")
+    base = volumes[BASELINE].to_numpy(dtype=float)
+    follow = volumes[FOLLOW_UP].to_numpy(dtype=float)
+    has_base = np.isfinite(base) & (base > 0)
+    has_follow = np.isfinite(follow)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        change = (follow - base) / base * 100.0
+    status = np.full(len(volumes), MATCHED, dtype=object)
+    gone = has_base & has_follow & (follow == 0)
+    new = ~has_base & has_follow & (follow > 0)
+    unmeasured = has_base & ~has_follow
+    absent = ~has_base & ~(has_follow & (follow > 0))
+    status[gone], status[new], status[unmeasured], status[absent] = DISAPPEARED, NEW, UNMEASURED, ABSENT
+    change[gone] = -100.0
+    change[new] = 100.0
+    change[unmeasured] = -100.0 if missing_followup == "disappeared" else np.nan
+    change[absent] = np.nan
+    out = volumes[list(VOLUME_COLUMNS)].copy()
+    out["PercentChange"] = change
+    out["Status"] = status
+    out["OneTimePointOnly"] = gone | new | (unmeasured & (missing_followup == "disappeared"))
+    return out
+
+
+def baseline_volume_metrics(baseline: pd.Series) -> pd.DataFrame:
+    """BaselineVolumeRange (max − min), BaselineVolumeStdDev (ddof 1), BaselineVolumeTotal per patient.
+
+    ``baseline`` is indexed by PatientID (one value per lesion); lesions without a baseline volume are ignored.
+    """
+    grouped = baseline[np.isfinite(baseline.to_numpy(dtype=float)) & (baseline > 0)].groupby(level=0, sort=False)
+    out = pd.DataFrame({
+        "BaselineVolumeRange": grouped.max() - grouped.min(),
+        "BaselineVolumeStdDev": grouped.std(ddof=1),
+        "BaselineVolumeTotal": grouped.sum(),
+    })
+    out.index.name = PATIENT_ID
+    return out
+
+
+def patient_response(changes: pd.DataFrame, threshold: float = DEFAULT_RESPONSE_THRESHOLD) -> pd.DataFrame:
+    """VolumeChangeRange (Δ Volume), CompleteTumorResponse (TSRC) and counts of flagged lesions per patient."""
+    counted = changes[changes["Status"] != ABSENT]
+    by_patient = counted.groupby(PATIENT_ID, sort=False)["PercentChange"]
+    # An unmeasured lesion (NaN) is not "below threshold": its patient is not a complete responder.
+    below = (counted["PercentChange"] < threshold).groupby(counted[PATIENT_ID], sort=False).all()
+    flags = changes.groupby(PATIENT_ID, sort=False)
+    return pd.DataFrame({
+        "VolumeChangeRange": by_patient.max() - by_patient.min(),
+        "CompleteTumorResponse": below.astype(int),
+        "NumLesionsOneTimePoint": flags["OneTimePointOnly"].sum().astype(int),
+        "NumLesionsUnmeasured": (changes["Status"] == UNMEASURED).groupby(changes[PATIENT_ID], sort=False).sum(),
+    })
+
+
+def volume_response(
+    volumes: pd.DataFrame,
+    *,
+    threshold: float = DEFAULT_RESPONSE_THRESHOLD,
+    missing_followup: MissingFollowUp = "unmeasured",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per-lesion changes, per-patient baseline metrics + response) from a validated volume table."""
+    changes = lesion_volume_changes(volumes, missing_followup)
+    baseline = baseline_volume_metrics(volumes.set_index(PATIENT_ID)[BASELINE])
+    patients = baseline.join(patient_response(changes, threshold), how="outer")
+    order = list(dict.fromkeys(volumes[PATIENT_ID]))
+    return changes, patients.reindex(order)
