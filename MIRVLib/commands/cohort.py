@@ -1,0 +1,99 @@
+"""`mirv cohort`: lesion features (+ volumes) in, per-patient MIRV, response, model and matrices out."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from tqdm import tqdm
+
+from MIRVLib.cohort import score_cohort, write_cohort
+from MIRVLib.lesion_table import NONFINITE_POLICIES, LesionTable, LesionTableError
+from MIRVLib.provenance import provenance_record, sha256_file
+from MIRVLib.reduction import PRESETS, FeatureReduction, ModelError, ReductionSettings
+from MIRVLib.resources import model_path
+from MIRVLib.response import DEFAULT_RESPONSE_THRESHOLD, MISSING_FOLLOWUP_POLICIES, VolumeTableError, read_volumes
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "cohort",
+        help="fit (or apply) the feature reduction and compute MIRV, baseline volumes and response per patient",
+        description="Without --model the feature reduction is fitted on the given lesions; with --model it only "
+        "transforms them (so one patient can be scored with a shipped model, e.g. SARC021-lung-reference).",
+    )
+    parser.add_argument("--features", required=True, help="lesion feature CSV: PatientID, LesionID, [Site], features...")
+    parser.add_argument("--volumes", help="CSV with PatientID, LesionID, VolumeBaseline, VolumeFollowUp")
+    parser.add_argument("--preset", choices=PRESETS, default="paper", help="feature reduction preset (default: paper)")
+    parser.add_argument("--model", help="MIRV model JSON or shipped model name; skips fitting")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--nonfinite", choices=NONFINITE_POLICIES, default="drop-lesion",
+                        help="what to do with NaN/inf feature values (default: drop-lesion, reported)")
+    parser.add_argument("--variance-quantile", type=float, default=0.5, help="keep features with variance >= this quantile")
+    parser.add_argument("--volume-correlation", type=float, default=0.1, help="Spearman threshold with tumour volume")
+    parser.add_argument("--feature-correlation", type=float, default=0.7, help="redundancy threshold between features")
+    parser.add_argument("--extraction-preset", help="PyRadiomics preset the features came from (recorded in the model)")
+    parser.add_argument("--response-threshold", type=float, default=DEFAULT_RESPONSE_THRESHOLD,
+                        help="%% volume change below which every lesion counts as responding (default 33)")
+    parser.add_argument("--missing-followup", choices=MISSING_FOLLOWUP_POLICIES, default="unmeasured",
+                        help="an empty follow-up volume: 'unmeasured' (as published) or 'disappeared' (-100%%)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        table = LesionTable.read_csv(args.features, nonfinite=args.nonfinite)
+        volumes = read_volumes(args.volumes) if args.volumes else None
+        if args.model:
+            model_file = model_path(args.model)
+            reduction = FeatureReduction.load(model_file)
+        else:
+            model_file = None
+            reduction = FeatureReduction(ReductionSettings(
+                preset=args.preset, variance_quantile=args.variance_quantile,
+                volume_correlation=args.volume_correlation, feature_correlation=args.feature_correlation,
+            ))
+            reduction.extraction_preset = args.extraction_preset
+        with tqdm(total=100, unit="%", desc="mirv cohort", disable=None, file=sys.stderr) as bar:
+            def progress(fraction: float, message: str) -> None:
+                bar.set_postfix_str(message, refresh=False)
+                bar.update(round(fraction * 100) - bar.n)
+
+            result = score_cohort(
+                table, reduction, volumes, response_threshold=args.response_threshold,
+                missing_followup=args.missing_followup, progress=progress,
+            )
+    except (FileNotFoundError, LesionTableError, VolumeTableError, ModelError, ValueError) as error:
+        print(f"mirv cohort: error: {error}", file=sys.stderr)
+        return 1
+    inputs = {"features": args.features, **({"volumes": args.volumes} if args.volumes else {})}
+    record = provenance_record(
+        inputs=inputs,
+        preset=reduction.settings.preset,
+        parameters={
+            "reduction": {k: getattr(reduction.settings, k) for k in reduction.settings.__dataclass_fields__},
+            "fitted": model_file is None,
+            "nonfinite": args.nonfinite,
+            "responseThreshold": args.response_threshold,
+            "missingFollowUp": args.missing_followup,
+            "extractionPreset": reduction.extraction_preset,
+        },
+        extra={
+            "model": {"path": str(model_file), "sha256": sha256_file(model_file)} if model_file else None,
+            "stepCounts": reduction.step_counts,
+            "selectedFeatures": reduction.selected,
+            "cohort": {"patients": len(result.patients), "lesions": table.num_lesions,
+                       "patientsWithMIRV": int(result.patients["MIRVMaxDistance"].notna().sum())},
+            "nonfiniteValues": [str(v) for v in table.nonfinite],
+            "droppedFeatures": list(table.dropped_features),
+            "droppedLesions": [f"{p}/{l}" for p, l in table.dropped_lesions],
+        },
+    )
+    out = write_cohort(result, args.out, record)
+    counts = " -> ".join(str(reduction.step_counts.get(k, "?")) for k in ("input", "varianceAndVolume", "selected"))
+    print(f"features {counts}; {record['cohort']['patientsWithMIRV']} of {len(result.patients)} patients with MIRV; "
+          f"wrote {out}")
+    return 0
