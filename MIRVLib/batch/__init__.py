@@ -1,0 +1,1 @@
+"""Cohort batch runs: manifest → per-lesion tasks (in-process or Dask) → resumable store → cohort outputs."""

@@ -1,0 +1,198 @@
+"""A whole batch run: validate the manifest, extract what is not stored yet, score the cohort, write outputs.
+
+The same function serves `mirv batch` and the headless Slicer script (which passes its own ``extract``
+engine built on the MIRV module's Logic). Cohort outputs are always rebuilt from the per-patient store, so a
+fresh run, a resumed run and a run resumed after ``kill -9`` write byte-identical tables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from MIRVLib.batch.manifest import ManifestRow, read_manifest
+from MIRVLib.cohort import score_cohort, write_cohort
+from MIRVLib.lesion_table import LESION_ID, VOLUME_FEATURE, LesionTable, LesionTableError
+from MIRVLib.reduction import FeatureReduction, ModelError, ReductionSettings
+from MIRVLib.response import BASELINE, FOLLOW_UP, VolumeTableError, validate_volumes
+from MIRVLib.batch.runner import run_patients
+from MIRVLib.batch.store import FAILURE_COLUMNS, PatientResult, ResultStore
+from MIRVLib.provenance import (atomic_write_csv, atomic_write_json, atomic_write_text, hash_settings,
+                                library_versions, provenance_record, sha256_file)
+from MIRVLib.resources import model_path, preset_path
+
+EXIT_OK, EXIT_FAILURES = 0, 3
+Extractor = Callable[..., None]
+# progress(event, patient_id, detail): events "start" (detail=dict of counts), "lesion", "patient", "score"
+Progress = Callable[[str, str, dict[str, Any]], None]
+
+
+@dataclass
+class BatchOutcome:
+    """What a run did: patients computed now vs. reused from the store, every failure, the exit code."""
+
+    out: Path
+    computed: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FAILURE_COLUMNS))
+    patients: pd.DataFrame | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """0 when nothing failed, 3 when any patient or lesion failed (documented in the README)."""
+        return EXIT_FAILURES if len(self.failures) else EXIT_OK
+
+
+def follow_up_preset(preset_file: Path, out: Path) -> Path:
+    """The preset for follow-up lesions: the same resampling/settings, shape features of the original image
+    only — follow-up lesions contribute just their volume, computed exactly as the baseline volume is."""
+    settings = yaml.safe_load(preset_file.read_text(encoding="utf-8")) or {}
+    derived = {"imageType": {"Original": {}}, "featureClass": {"shape": None}, "setting": settings.get("setting", {})}
+    path = out / "follow-up-volume-preset.yaml"
+    text = "# Derived by mirv batch from " + preset_file.name + ": volumes of follow-up lesions\n" + yaml.safe_dump(derived)
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        atomic_write_text(path, text)
+    return path
+
+
+def extraction_settings(preset_file: Path) -> dict[str, Any]:
+    """What determines a patient's stored features: the preset's content and the library versions."""
+    versions = {k: v for k, v in library_versions().items() if k != "python"}
+    return {"preset": preset_file.name, "presetSha256": sha256_file(preset_file), "versions": versions}
+
+
+def run_batch(
+    manifest: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    preset: str = "MIRV-CT",
+    model: str | None = None,
+    fit: str = "paper",
+    jobs: int = 1,
+    scheduler: str | None = None,
+    resume: bool = False,
+    retry_failed: bool = False,
+    progress: Progress | None = None,
+    extract: Extractor = run_patients,
+) -> BatchOutcome:
+    """Run a cohort; raises `ManifestError` (before any work) when the manifest has bad rows."""
+    rows = read_manifest(manifest)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    preset_file = preset_path(preset)
+    settings = extraction_settings(preset_file)
+    store = ResultStore(out, hash_settings(settings))
+    outcome = BatchOutcome(out)
+    transient: dict[str, PatientResult] = {}
+
+    todo: list[ManifestRow] = []
+    for row in rows:
+        stored = store.load(row) if resume else None
+        if stored is not None and not (retry_failed and stored.failed):
+            outcome.reused.append(row.patient_id)
+        else:
+            todo.append(row)
+    notify = progress or (lambda *_: None)
+    notify("start", "", {"patients": len(rows), "todo": len(todo), "reused": len(outcome.reused)})
+
+    def on_patient(row: ManifestRow, result: PatientResult) -> None:
+        if result.transient:
+            transient[row.patient_id] = result
+        else:
+            store.save(row, result)
+        outcome.computed.append(row.patient_id)
+        notify("patient", row.patient_id, {"failed": result.failed, "lesions": len(result.lesions)})
+
+    if todo:
+        extract(todo, str(preset_file), on_patient=on_patient, jobs=jobs, scheduler=scheduler,
+                follow_up_preset=str(follow_up_preset(preset_file, out)) if any(r.follow_up_image for r in todo) else None,
+                on_lesion=lambda row: notify("lesion", str(row.get("PatientID", "")), row))
+    results = [transient.get(row.patient_id) or store.load(row) for row in rows]
+    notify("score", "", {})
+    write_outputs(out, rows, [r for r in results if r is not None], model=model, fit=fit, preset_file=preset_file,
+                  settings=settings, outcome=outcome, manifest=Path(manifest))
+    return outcome
+
+
+def cohort_volumes(results: list[PatientResult]) -> pd.DataFrame | None:
+    """Volume table for the response metrics, or None when no patient has a follow-up time point.
+
+    Lesions are matched by name. A baseline lesion missing at follow-up has volume 0 there and one new at
+    follow-up has baseline volume 0 (the authors' ±100 % rule, applied by `MIRVLib.response`); a follow-up
+    lesion that failed to extract is left unmeasured. Patients without follow-up keep their baseline
+    volumes so their baseline metrics are still reported.
+    """
+    if not any(r.follow_up is not None for r in results):
+        return None
+    frames = []
+    for result in results:
+        ok = result.lesions[result.lesions["Status"] == "ok"]
+        base = pd.Series(ok[VOLUME_FEATURE].to_numpy(float), index=ok["LesionID"].astype(str), name=BASELINE)
+        if result.follow_up is None:
+            follow = pd.Series(float("nan"), index=base.index, name=FOLLOW_UP)
+        else:
+            measured = result.follow_up.assign(
+                VolumeFollowUp=result.follow_up["VolumeFollowUp"].where(result.follow_up["Status"] == "ok"))
+            follow = pd.Series(measured["VolumeFollowUp"].to_numpy(float), index=measured["LesionID"].astype(str),
+                               name=FOLLOW_UP)
+            base = base.reindex(base.index.union(follow.index, sort=False), fill_value=0.0)
+            follow = follow.reindex(base.index, fill_value=0.0)
+        frame = pd.concat([base, follow], axis=1).rename_axis(LESION_ID).reset_index()
+        frames.append(frame.assign(PatientID=result.patient_id))
+    return validate_volumes(pd.concat(frames, ignore_index=True), source="batch follow-up volumes")
+
+
+def write_outputs(
+    out: Path, rows: list[ManifestRow], results: list[PatientResult], *, model: str | None, fit: str,
+    preset_file: Path, settings: dict[str, Any], outcome: BatchOutcome, manifest: Path,
+) -> None:
+    """lesions.csv, failures.csv and (via `MIRVLib.cohort.write_cohort`) patients.csv, model, matrices,
+    provenance — all rebuilt from the stored patients, in manifest order."""
+    lesions = pd.concat([r.lesions for r in results if len(r.lesions)], ignore_index=True) if results else None
+    if lesions is None or lesions.empty:
+        lesions = pd.DataFrame(columns=["PatientID", "LesionID", "SegmentID", "Site", "Status"])
+    atomic_write_csv(out / "lesions.csv", lesions)
+    failures = [f for r in results for f in r.failures]
+    scored = None
+    try:
+        ok = lesions[lesions["Status"] == "ok"].drop(columns=["SegmentID", "Status"])
+        if ok["Site"].isna().all():
+            ok = ok.drop(columns=["Site"])
+        table = LesionTable.from_frame(ok, source=str(out / "lesions.csv"), nonfinite="drop-lesion")
+        if model:
+            model_file = model_path(model)
+            reduction = FeatureReduction.load(model_file)
+        else:
+            model_file = None
+            reduction = FeatureReduction(ReductionSettings(preset=fit))
+            reduction.extraction_preset = preset_file.stem
+        scored = score_cohort(table, reduction, cohort_volumes(results))
+    except (LesionTableError, ModelError, VolumeTableError, ValueError, KeyError) as error:
+        failures.append({"PatientID": "", "LesionID": "", "Stage": "cohort", "Reason": " ".join(str(error).split())})
+    outcome.failures = pd.DataFrame(failures, columns=FAILURE_COLUMNS)
+    atomic_write_csv(out / "failures.csv", outcome.failures)
+    record = provenance_record(
+        inputs={"manifest": manifest},
+        parameter_file=preset_file,
+        preset=preset_file.stem,
+        parameters={"extraction": settings, "reduction": model and {"model": str(model_path(model))} or {"fit": fit}},
+        extra={
+            "run": {"computed": outcome.computed, "reused": outcome.reused, "patients": len(rows),
+                    "failures": len(outcome.failures)},
+            "patients": {r.patient_id: r.provenance for r in results},
+            "stepCounts": scored.reduction.step_counts if scored else None,
+            "selectedFeatures": scored.reduction.selected if scored else None,
+        },
+    )
+    if scored is None:
+        atomic_write_json(out / "provenance.json", record)
+        (out / "patients.csv").unlink(missing_ok=True)
+        return
+    write_cohort(scored, out, record)
+    outcome.patients = scored.patients

@@ -1,0 +1,299 @@
+"""Run the extraction of a cohort as one task per lesion, in-process or on a Dask cluster.
+
+Why this shape:
+
+* **One task per lesion** balances work across workers however unevenly lesions are spread over patients.
+* **A per-worker cache** holds the prepared image and lesion masks of the last patients a worker touched,
+  so a worker reads and prepares each patient's image once however many of its lesions it gets. Tasks carry
+  only file paths and a lesion index, never voxel data, so nothing large crosses the network.
+* **A window of patients in flight** (workers + 1) and priorities that finish started patients first keep
+  the per-worker cache hot and worker memory bounded by about two patients.
+* **Results stream back** (`distributed.as_completed`); each patient is handed to ``on_patient`` (which
+  stores it) the moment its last lesion returns. Task functions never raise: an error becomes a failure
+  record, so one bad patient or lesion never aborts the cohort. A lost worker fails only its patients, and
+  only transiently (they are not stored, so ``--resume`` retries them).
+
+``jobs == 1`` without a scheduler runs the same task functions in this process, in order, without Dask.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from MIRVLib.batch.manifest import ManifestRow
+from MIRVLib.batch.store import PatientResult
+
+log = logging.getLogger(__name__)
+
+BASELINE, FOLLOW_UP = "baseline", "follow-up"
+META_COLUMNS = ["PatientID", "LesionID", "SegmentID", "Site", "Status"]
+_CACHE_PATIENTS = 2
+
+
+@dataclass(frozen=True)
+class PatientTask:
+    """What a worker needs to load one time point of one patient (paths only: cheap to ship)."""
+
+    patient_id: str
+    image: str
+    lesions: str
+    sites: str | None
+    preset: str
+
+    @property
+    def cache_key(self) -> tuple[str, ...]:
+        return (self.image, self.lesions, self.sites or "", self.preset)
+
+
+# ----------------------------------------------------------------------------------------- worker side
+_worker_cache: collections.OrderedDict[tuple[str, ...], tuple[Any, list[Any]]] = collections.OrderedDict()
+
+
+def _loaded(task: PatientTask) -> tuple[Any, list[Any], bool]:
+    """Prepared image and lesions of ``task`` from this process's cache; True when read just now."""
+    from MIRVLib.extraction import prepare_image
+    from MIRVLib.lesions import load_image, load_lesions
+
+    if task.cache_key in _worker_cache:
+        _worker_cache.move_to_end(task.cache_key)
+        return (*_worker_cache[task.cache_key], False)
+    image = load_image(task.image)
+    lesions = load_lesions(task.lesions, reference_image=image, sites_csv=task.sites)
+    prepared = prepare_image(image, task.preset)
+    _worker_cache[task.cache_key] = (prepared, lesions)
+    while len(_worker_cache) > _CACHE_PATIENTS:
+        _worker_cache.popitem(last=False)
+    return prepared, lesions, True
+
+
+def _error(error: BaseException) -> str:
+    """One line for failures.csv (ITK messages span many lines)."""
+    return " ".join(f"{type(error).__name__}: {error}".split())[:500]
+
+
+def inventory_task(task: PatientTask) -> dict[str, Any]:
+    """Load a patient time point (filling this worker's cache) and list its lesions; never raises."""
+    try:
+        _, lesions, read_now = _loaded(task)
+    except Exception as error:  # noqa: BLE001 - any reason a patient cannot be loaded is recorded
+        return {"error": _error(error), "imageRead": True, "worker": os.getpid()}
+    return {"lesions": [lesion.name for lesion in lesions], "imageRead": read_now, "worker": os.getpid()}
+
+
+def lesion_task(task: PatientTask, index: int) -> dict[str, Any]:
+    """Features of lesion ``index`` of the patient (a ``Status`` of ``error: ...`` on failure); never raises."""
+    from MIRVLib.extraction import extract_lesion
+
+    try:
+        prepared, lesions, read_now = _loaded(task)
+        row = dict(extract_lesion(prepared, lesions[index], task.preset))
+    except Exception as error:  # noqa: BLE001 - extract_lesion handles lesion errors; this is the rest
+        row = {"LesionID": f"#{index + 1}", "Status": f"error: {_error(error)}"}
+        read_now = False
+    row["PatientID"] = task.patient_id
+    return {"row": row, "index": index, "imageRead": read_now, "worker": os.getpid()}
+
+
+# ----------------------------------------------------------------------------------------- client side
+@dataclass
+class _Patient:
+    row: ManifestRow
+    order: int
+    waiting: int = 0
+    rows: dict[str, dict[int, dict[str, Any]]] = field(default_factory=lambda: {BASELINE: {}, FOLLOW_UP: {}})
+    failures: list[dict[str, str]] = field(default_factory=list)
+    image_reads: collections.Counter = field(default_factory=collections.Counter)
+    transient: bool = False
+
+    def fail(self, stage: str, reason: str, lesion: str = "") -> None:
+        self.failures.append({"PatientID": self.row.patient_id, "LesionID": lesion, "Stage": stage, "Reason": reason})
+
+
+class _SerialFuture:
+    def __init__(self, function: Callable[..., Any], args: tuple[Any, ...]):
+        self.function, self.args, self.value = function, args, None
+
+    def result(self) -> Any:
+        return self.value
+
+
+class _SerialEngine:
+    """In-process stand-in for a Dask client: tasks run one at a time in submission order."""
+
+    workers = 1
+
+    def __init__(self) -> None:
+        self.queue: collections.deque[_SerialFuture] = collections.deque()
+
+    def submit(self, function: Callable[..., Any], *args: Any, tag: Any, priority: int) -> _SerialFuture:
+        future = _SerialFuture(function, args)
+        future.tag = tag  # type: ignore[attr-defined]
+        self.queue.append(future)
+        return future
+
+    def completed(self) -> Iterator[_SerialFuture]:
+        while self.queue:
+            future = self.queue.popleft()
+            future.value = future.function(*future.args)
+            yield future
+
+    def close(self) -> None:
+        pass
+
+
+class _DaskEngine:
+    """A `distributed.Client` on a local cluster of single-threaded worker processes or a given scheduler."""
+
+    def __init__(self, jobs: int, scheduler: str | None):
+        from distributed import Client, LocalCluster, as_completed
+
+        self.cluster = None
+        if scheduler:
+            self.client = Client(scheduler)
+        else:
+            self.cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                        dashboard_address=None, silence_logs=logging.ERROR)
+            self.client = Client(self.cluster)
+        self.workers = max(1, len(self.client.scheduler_info()["workers"]))
+        self._tags: dict[str, Any] = {}
+        self._completed = as_completed([], with_results=False)
+        self._counter = itertools.count()
+
+    def submit(self, function: Callable[..., Any], *args: Any, tag: Any, priority: int) -> Any:
+        future = self.client.submit(function, *args, key=f"mirv-{function.__name__}-{next(self._counter)}-{os.getpid()}",
+                                    priority=priority, pure=False)
+        self._tags[future.key] = tag
+        self._completed.add(future)
+        return future
+
+    def completed(self) -> Iterator[Any]:
+        for future in self._completed:
+            future.tag = self._tags.pop(future.key)
+            yield future
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def run_patients(
+    rows: list[ManifestRow],
+    preset: str,
+    *,
+    on_patient: Callable[[ManifestRow, PatientResult], None],
+    jobs: int = 1,
+    scheduler: str | None = None,
+    follow_up_preset: str | None = None,
+    on_lesion: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """Extract every patient of ``rows``; call ``on_patient`` as each one finishes (in completion order).
+
+    ``preset`` is a PyRadiomics YAML path for baseline lesions; ``follow_up_preset`` (default: ``preset``)
+    for follow-up lesions, of which only the volume is used. ``on_lesion`` sees every lesion result.
+    """
+    engine: _SerialEngine | _DaskEngine = _SerialEngine() if jobs <= 1 and not scheduler else _DaskEngine(jobs, scheduler)
+    try:
+        _schedule(engine, rows, preset, follow_up_preset or preset, on_patient, on_lesion)
+    finally:
+        engine.close()
+
+
+def _tasks(row: ManifestRow, preset: str, follow_up_preset: str) -> dict[str, PatientTask]:
+    sites = str(row.sites) if row.sites else None
+    tasks = {BASELINE: PatientTask(row.patient_id, str(row.image), str(row.lesions), sites, preset)}
+    if row.follow_up_image and row.follow_up_lesions:
+        tasks[FOLLOW_UP] = PatientTask(row.patient_id, str(row.follow_up_image), str(row.follow_up_lesions),
+                                       sites, follow_up_preset)
+    return tasks
+
+
+def _schedule(engine: Any, rows: list[ManifestRow], preset: str, follow_up_preset: str,
+              on_patient: Callable[[ManifestRow, PatientResult], None],
+              on_lesion: Callable[[dict[str, Any]], None] | None) -> None:
+    total = len(rows)
+    pending = collections.deque(enumerate(rows))
+    active: dict[int, _Patient] = {}
+    window = engine.workers + 1 if engine.workers > 1 else 1
+
+    def start_next() -> None:
+        while pending and len(active) < window:
+            order, row = pending.popleft()
+            patient = active[order] = _Patient(row, order)
+            for timepoint, task in _tasks(row, preset, follow_up_preset).items():
+                patient.waiting += 1
+                # Lower priority than any lesion task: finish started patients before loading new ones.
+                engine.submit(inventory_task, task, tag=(order, timepoint, None, task), priority=-order)
+
+    start_next()
+    for future in engine.completed():
+        order, timepoint, index, task = future.tag
+        patient = active[order]
+        patient.waiting -= 1
+        try:
+            outcome = future.result()
+        except Exception as error:  # noqa: BLE001 - a lost worker or cancelled task: retry on --resume
+            patient.transient = True
+            patient.fail("worker", _error(error), "" if index is None else f"#{index + 1}")
+            outcome = None
+        if outcome is not None:
+            patient.image_reads[outcome["worker"]] += int(outcome["imageRead"])
+        if outcome is not None and index is None:
+            if "error" in outcome:
+                patient.fail("image" if timepoint == BASELINE else "follow-up", outcome["error"])
+            elif not outcome["lesions"] and timepoint == BASELINE:
+                patient.fail("lesions", f"no lesions in {task.lesions}")
+            else:
+                for i in range(len(outcome["lesions"])):
+                    patient.waiting += 1
+                    engine.submit(lesion_task, task, i, tag=(order, timepoint, i, task), priority=total - order)
+        elif outcome is not None:
+            patient.rows[timepoint][index] = outcome["row"]
+            if on_lesion is not None:
+                on_lesion(outcome["row"])
+        if patient.waiting == 0:
+            del active[order]
+            on_patient(patient.row, _result(patient))
+            start_next()
+
+
+def _result(patient: _Patient) -> PatientResult:
+    baseline = [patient.rows[BASELINE][i] for i in sorted(patient.rows[BASELINE])]
+    follow_up = [patient.rows[FOLLOW_UP][i] for i in sorted(patient.rows[FOLLOW_UP])]
+    for timepoint, rows in ((BASELINE, baseline), (FOLLOW_UP, follow_up)):
+        for row in rows:
+            status = str(row.get("Status", "ok"))
+            if status != "ok":
+                patient.fail("extraction" if timepoint == BASELINE else "follow-up",
+                             status.removeprefix("error:").strip(), str(row.get("LesionID", "")))
+    lesions = _lesion_frame(baseline)
+    volumes = None
+    if follow_up:
+        frame = _lesion_frame(follow_up)
+        volumes = pd.DataFrame({"LesionID": frame["LesionID"],
+                                "VolumeFollowUp": frame.get("original_shape_VoxelVolume", float("nan")),
+                                "Status": frame["Status"]})
+    return PatientResult(
+        patient_id=patient.row.patient_id,
+        lesions=lesions,
+        follow_up=volumes,
+        failures=patient.failures,
+        provenance={"imageReadsPerWorker": sorted(patient.image_reads.values(), reverse=True)},
+        transient=patient.transient,
+    )
+
+
+def _lesion_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows in lesion order with metadata columns first, then features in extraction order."""
+    columns = list(META_COLUMNS)
+    for row in rows:
+        columns += [c for c in row if c not in columns]
+    return pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)

@@ -1,0 +1,95 @@
+"""`mirv batch`: a whole cohort from a manifest — resumable, failure-tolerant, local or on a Dask cluster.
+
+Exit codes: 0 nothing failed; 2 the manifest or options are invalid (nothing was run); 3 the run finished
+but some patients or lesions failed (listed in ``DIR/failures.csv``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from tqdm import tqdm
+
+from MIRVLib.batch.manifest import ManifestError
+from MIRVLib.batch.pipeline import run_batch
+from MIRVLib.reduction import PRESETS
+
+EXIT_INVALID = 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "batch",
+        help="extract and score a whole cohort from a manifest (resumable; local processes or a Dask cluster)",
+        description="Manifest CSV columns: PatientID, Image, Lesions [, FollowUpImage, FollowUpLesions, Sites]; "
+        "relative paths resolve against the manifest's folder. Writes DIR/lesions.csv, patients.csv, "
+        "failures.csv, matrices/, model.json, provenance.json and one stored result per patient (DIR/patients/). "
+        "Exit code 0: nothing failed; 2: invalid manifest; 3: some patients or lesions failed.",
+    )
+    parser.add_argument("--manifest", required=True, help="cohort manifest CSV")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--preset", default="MIRV-CT", help="PyRadiomics preset name or YAML file (default: MIRV-CT)")
+    reduction = parser.add_mutually_exclusive_group()
+    reduction.add_argument("--model", help="MIRV model JSON or shipped model name: score with it, fit nothing")
+    reduction.add_argument("--fit", choices=PRESETS, default="paper",
+                           help="fit the feature reduction on this cohort's lesions (default: paper)")
+    engine = parser.add_mutually_exclusive_group()
+    engine.add_argument("--jobs", type=int, default=1,
+                        help="local Dask cluster of N single-threaded worker processes (1: in this process)")
+    engine.add_argument("--scheduler", help="address of a running dask.distributed scheduler, tcp://HOST:PORT")
+    parser.add_argument("--resume", action="store_true",
+                        help="reuse patients already stored in DIR with the same settings and inputs")
+    parser.add_argument("--retry-failed", action="store_true", help="with --resume: recompute failed patients")
+    parser.set_defaults(func=run)
+
+
+class _ProgressBar:
+    """tqdm over patients; the postfix shows lesions done and failures so far."""
+
+    def __init__(self) -> None:
+        self.bar: tqdm | None = None
+        self.lesions = self.failed_lesions = self.failed_patients = 0
+
+    def __call__(self, event: str, patient_id: str, detail: dict[str, Any]) -> None:
+        if event == "start":
+            self.bar = tqdm(total=detail["todo"], unit="patient", desc="mirv batch", file=sys.stderr,
+                            disable=None, dynamic_ncols=True)
+            if detail["reused"]:
+                tqdm.write(f"reusing {detail['reused']} stored patient(s)", file=sys.stderr)
+        elif event == "lesion":
+            self.lesions += 1
+            self.failed_lesions += str(detail.get("Status", "ok")) != "ok"
+            self._postfix()
+        elif event == "patient" and self.bar is not None:
+            self.failed_patients += bool(detail["failed"])
+            self.bar.update(1)
+            self._postfix()
+        elif event == "score" and self.bar is not None:
+            self.bar.close()
+
+    def _postfix(self) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"lesions={self.lesions} failed patients={self.failed_patients} "
+                                     f"failed lesions={self.failed_lesions}", refresh=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.jobs < 1:
+        print("mirv batch: error: --jobs must be >= 1", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        outcome = run_batch(args.manifest, args.out, preset=args.preset, model=args.model, fit=args.fit,
+                            jobs=args.jobs, scheduler=args.scheduler, resume=args.resume,
+                            retry_failed=args.retry_failed, progress=_ProgressBar())
+    except (ManifestError, FileNotFoundError) as error:
+        print(f"mirv batch: error: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    failures = outcome.failures
+    print(f"{len(outcome.computed)} patient(s) computed, {len(outcome.reused)} reused; "
+          f"{failures['PatientID'].nunique() if len(failures) else 0} with failures; wrote {outcome.out}")
+    for failure in failures.itertuples(index=False):
+        where = f"{failure.PatientID}/{failure.LesionID}" if failure.LesionID else failure.PatientID or "cohort"
+        print(f"  failed {where} ({failure.Stage}): {failure.Reason}", file=sys.stderr)
+    return outcome.exit_code
