@@ -57,7 +57,7 @@ def validate_volumes(frame: pd.DataFrame, *, source: str = "<volumes>") -> pd.Da
             row = out.loc[bad].iloc[0]
             raise VolumeTableError(
                 f"{source}: {column} must be a non-negative number or empty; patient {row[PATIENT_ID]} "
-                f"lesion {row[LESION_ID]} has {row[column]!r} ({int(bad.sum())} bad value(s))"
+                f"lesion {row[LESION_ID]} has {str(row[column])!r} ({int(bad.sum())} bad value(s))"
             )
         out[column] = numeric
     return out

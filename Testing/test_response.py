@@ -1,0 +1,70 @@
+"""Volumes and response pinned by hand-computed cases, incl. lesions seen at one time point only."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from MIRVLib.response import VolumeTableError, lesion_volume_changes, validate_volumes, volume_response
+
+
+def _volumes(rows) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["PatientID", "LesionID", "VolumeBaseline", "VolumeFollowUp"])
+    return validate_volumes(frame)
+
+
+def test_matched_lesions_percent_change_range_and_tsrc():
+    volumes = _volumes([("A", "L1", 100, 50), ("A", "L2", 200, 260), ("B", "L1", 100, 140), ("B", "L2", 50, 40)])
+    changes, patients = volume_response(volumes)
+    assert changes["PercentChange"].tolist() == [-50.0, 30.0, 40.0, -20.0]
+    assert patients.loc["A", "VolumeChangeRange"] == 80.0 and patients.loc["B", "VolumeChangeRange"] == 60.0
+    assert patients.loc["A", "CompleteTumorResponse"] == 1  # every change < 33 %
+    assert patients.loc["B", "CompleteTumorResponse"] == 0  # +40 %
+    assert patients.loc["A", "BaselineVolumeRange"] == 100.0 and patients.loc["A", "BaselineVolumeTotal"] == 300.0
+    assert patients.loc["A", "BaselineVolumeStdDev"] == pytest.approx(math.sqrt(5000))  # ddof 1
+
+
+def test_threshold_is_configurable_and_strict():
+    volumes = _volumes([("A", "L1", 100, 133), ("A", "L2", 100, 100)])
+    assert volume_response(volumes)[1].loc["A", "CompleteTumorResponse"] == 0  # 33 is not below 33
+    assert volume_response(volumes, threshold=50)[1].loc["A", "CompleteTumorResponse"] == 1
+
+
+def test_one_time_point_lesions_follow_the_plus_minus_100_rule_and_are_flagged():
+    volumes = _volumes([("A", "L1", 100, 110), ("A", "L2", 100, 0), ("A", "L3", np.nan, 20)])
+    changes, patients = volume_response(volumes)
+    assert changes["PercentChange"].tolist() == [10.0, -100.0, 100.0]
+    assert changes["Status"].tolist() == ["matched", "disappeared", "new"]
+    assert changes["OneTimePointOnly"].tolist() == [False, True, True]
+    assert patients.loc["A", "VolumeChangeRange"] == 200.0
+    assert patients.loc["A", "CompleteTumorResponse"] == 0  # the new lesion counts as +100 %
+    assert patients.loc["A", "NumLesionsOneTimePoint"] == 2
+    assert patients.loc["A", "BaselineVolumeTotal"] == 200.0  # the new lesion has no baseline volume
+
+
+def test_missing_follow_up_policies():
+    volumes = _volumes([("A", "L1", 100, 90), ("A", "L2", 100, 150), ("A", "L3", 100, np.nan)])
+    unmeasured = volume_response(volumes)[1].loc["A"]
+    assert unmeasured["VolumeChangeRange"] == 60.0  # the unmeasured lesion does not enter Δ Volume
+    assert unmeasured["NumLesionsUnmeasured"] == 1
+    gone = volume_response(volumes, missing_followup="disappeared")[1].loc["A"]
+    assert gone["VolumeChangeRange"] == 150.0  # -100 % .. +50 %
+    responders = _volumes([("B", "L1", 100, 90), ("B", "L2", 100, np.nan)])
+    assert volume_response(responders)[1].loc["B", "CompleteTumorResponse"] == 0
+    assert volume_response(responders, missing_followup="disappeared")[1].loc["B", "CompleteTumorResponse"] == 1
+    with pytest.raises(ValueError, match="missing_followup"):
+        lesion_volume_changes(volumes, "ignore")
+
+
+def test_bad_volume_tables_name_the_problem():
+    with pytest.raises(VolumeTableError, match=r"missing column\(s\) \['VolumeFollowUp'\]"):
+        validate_volumes(pd.DataFrame({"PatientID": ["A"], "LesionID": ["L"], "VolumeBaseline": [1.0]}))
+    with pytest.raises(VolumeTableError, match="patient A lesion L2 has '-5'"):
+        _volumes([("A", "L1", 1, 1), ("A", "L2", -5, 1)])
+    with pytest.raises(VolumeTableError, match="patient A lesion L1 has 'big'"):
+        _volumes([("A", "L1", "big", 1)])
+    with pytest.raises(VolumeTableError, match="duplicate.*A/L1"):
+        _volumes([("A", "L1", 1, 1), ("A", "L1", 2, 2)])
