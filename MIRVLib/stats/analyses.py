@@ -1,0 +1,177 @@
+"""Run one cohort analysis end to end and write its tables, figures and provenance into a folder.
+
+The CLI (`mirv stats ...`) and the Slicer `MIRVCohort` module both call these functions, so a result table
+means the same thing wherever it was made. File names are fixed per analysis (``correlate_rho.csv``,
+``cox_summary.csv``, ``km_logrank.csv``, ...) so `report.py` can assemble them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from MIRVLib.lesion_table import LESION_ID, PATIENT_ID, SITE, LesionTable
+from MIRVLib.provenance import atomic_write_csv, atomic_write_json, provenance_record, sha256_frame
+from MIRVLib.reduction import FeatureReduction
+from MIRVLib.stats import figures
+from MIRVLib.stats.compare import kruskal_wallis
+from MIRVLib.stats.correlate import spearman_matrix
+from MIRVLib.stats.cox import fit_cox, parse_interactions
+from MIRVLib.stats.join import CATEGORICAL, AnalysisTable, missing_report
+from MIRVLib.stats.simulate import DEFAULT_STRATEGIES, simulate_sampling
+from MIRVLib.stats.survival import km_analysis
+
+ANALYSES = ("correlate", "cox", "km", "compare", "simulate")
+
+
+@dataclass
+class AnalysisOutput:
+    """What one analysis wrote: tables by file stem (also kept in memory for table nodes) and figure paths."""
+
+    name: str
+    out_dir: Path
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: list[Path] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def table_path(self, stem: str) -> Path:
+        return self.out_dir / f"{stem}.csv"
+
+
+def safe_name(text: str) -> str:
+    """A column or subgroup name usable inside a file name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_") or "_"
+
+
+def _write(
+    output: AnalysisOutput,
+    table: AnalysisTable | None,
+    columns: Sequence[str],
+    parameters: Mapping[str, Any],
+    inputs: Mapping[str, str | Path] | None,
+    extra: Mapping[str, Any],
+) -> AnalysisOutput:
+    """Write every table, the missing-value report of the columns used, unmatched IDs and provenance."""
+    output.out_dir.mkdir(parents=True, exist_ok=True)
+    if table is not None:
+        output.tables[f"{output.name}_missing"] = missing_report(table.frame, columns, table.types)
+        if len(table.unmatched):
+            output.tables[f"{output.name}_unmatched"] = table.unmatched
+    for stem, frame in output.tables.items():
+        atomic_write_csv(output.table_path(stem), frame)
+    record_extra = {"analysis": output.name, **extra, "tables": [f"{s}.csv" for s in output.tables],
+                    "figures": [p.name for p in output.figures]}
+    if table is not None:
+        record_extra["table"] = {**table.describe(), "sha256": sha256_frame(table.frame)}
+    output.provenance = provenance_record(inputs=inputs, parameters=dict(parameters), extra=record_extra)
+    atomic_write_json(output.out_dir / f"{output.name}_provenance.json", output.provenance)
+    return output
+
+
+def _square(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.rename_axis("column").reset_index()
+
+
+def run_correlate(table: AnalysisTable, columns: Sequence[str], out_dir: str | Path, *, missing: str = "listwise",
+                  alpha: float = 0.05, inputs: Mapping[str, str | Path] | None = None) -> AnalysisOutput:
+    result = spearman_matrix(table.frame, columns, missing=missing)
+    output = AnalysisOutput("correlate", Path(out_dir))
+    output.tables.update(correlate_rho=_square(result.rho), correlate_p=_square(result.p),
+                         correlate_fdr=_square(result.fdr), correlate_n=_square(result.n),
+                         correlate_pairs=result.long_table())
+    output.figures.append(figures.save_figure(figures.correlation_circles(result, alpha), output.out_dir / "correlate_circles.png"))
+    n = int(result.n.to_numpy().min())
+    return _write(output, table, list(result.rho.columns), {"columns": list(columns), "missing": missing, "alpha": alpha},
+                  inputs, {"n": n, "method": "Spearman (scipy.stats.spearmanr); BH-FDR over the lower triangle"})
+
+
+def run_cox(table: AnalysisTable, duration: str, event: str, covariates: Sequence[str], out_dir: str | Path, *,
+            interactions: Sequence[str] = (), categorical: Sequence[str] = (), reference: Mapping[str, object] | None = None,
+            standardize: bool = False, penalizer: float = 0.0,
+            inputs: Mapping[str, str | Path] | None = None) -> AnalysisOutput:
+    categorical = list(dict.fromkeys([*categorical, *(c for c in [*covariates, *(v for t in parse_interactions(interactions) for v in t)]
+                                                       if table.types.get(c) == CATEGORICAL)]))
+    result = fit_cox(table.frame, duration, event, covariates, interactions, categorical, reference, standardize, penalizer)
+    output = AnalysisOutput("cox", Path(out_dir))
+    model = {k: v for k, v in result.model.items() if k not in {"encoding", "warnings"}}
+    output.tables.update(cox_summary=result.summary, cox_ph_test=result.ph_test, cox_model=pd.DataFrame([model]))
+    title = f"Cox PH on {duration} (n = {model['n']}, events = {model['events']}, C = {model['concordance']:.3f})"
+    output.figures.append(figures.save_figure(figures.forest_plot(result.summary, title), output.out_dir / "cox_forest.png"))
+    used = list(dict.fromkeys([duration, event, *covariates, *(v for t in parse_interactions(interactions) for v in t)]))
+    parameters = {"duration": duration, "event": event, "covariates": list(covariates), "interactions": list(interactions),
+                  "categorical": categorical, "reference": dict(reference or {}), "standardize": standardize,
+                  "penalizer": penalizer}
+    return _write(output, table, used, parameters, inputs,
+                  {"n": model["n"], "encoding": result.model["encoding"], "warnings": result.model["warnings"],
+                   "method": "lifelines CoxPHFitter; PH test: Schoenfeld residuals vs rank(time)"})
+
+
+def run_km(table: AnalysisTable, duration: str, event: str, metrics: Sequence[str], out_dir: str | Path, *,
+           group_by: str | None = None, cutoff: float | Mapping[str, float] | None = None, univariable_cox: bool = False,
+           duration_label: str | None = None, inputs: Mapping[str, str | Path] | None = None) -> AnalysisOutput:
+    result = km_analysis(table.frame, duration, event, metrics, group_by, cutoff, univariable_cox)
+    output = AnalysisOutput("km", Path(out_dir))
+    output.tables["km_logrank"] = result.table
+    for curve in result.curves:
+        path = output.out_dir / f"km_{safe_name(curve.metric)}_{safe_name(curve.subgroup)}.png"
+        output.figures.append(figures.save_figure(figures.km_plot(curve, duration_label or duration), path))
+    parameters = {"duration": duration, "event": event, "metrics": list(metrics), "group_by": group_by,
+                  "cutoff": dict(cutoff) if isinstance(cutoff, Mapping) else cutoff, "univariable_cox": univariable_cox}
+    return _write(output, table, [duration, event, *metrics, *([group_by] if group_by else [])], parameters, inputs,
+                  {"method": "lifelines KaplanMeierFitter, logrank_test; split ≥ cutoff (median per subgroup); BH over all rows"})
+
+
+def run_compare(table: AnalysisTable, metrics: Sequence[str], group: str, out_dir: str | Path, *,
+                inputs: Mapping[str, str | Path] | None = None) -> AnalysisOutput:
+    tests, levels = kruskal_wallis(table.frame, metrics, group)
+    output = AnalysisOutput("compare", Path(out_dir))
+    output.tables.update(compare_kruskal=tests, compare_groups=levels)
+    for _, row in tests.iterrows():
+        path = output.out_dir / f"compare_{safe_name(row['metric'])}_by_{safe_name(group)}.png"
+        output.figures.append(figures.save_figure(figures.box_plot(table.frame, row["metric"], group, row["p"]), path))
+    return _write(output, table, [*metrics, group], {"metrics": list(metrics), "group": group}, inputs,
+                  {"method": "scipy.stats.kruskal; BH over metrics"})
+
+
+def run_simulate(vectors: pd.DataFrame, sites: pd.Series | None, out_dir: str | Path, *,
+                 strategies: Sequence[str] = DEFAULT_STRATEGIES, simulations: int = 500, seed: int = 0,
+                 curve_k: Sequence[int] = tuple(range(2, 16)), target: float = 75.0,
+                 exclude_sites: Sequence[str] = ("bone",), cap: bool = True,
+                 inputs: Mapping[str, str | Path] | None = None, extra: Mapping[str, Any] | None = None,
+                 progress: Callable[[int, int, str], None] | None = None) -> AnalysisOutput:
+    result = simulate_sampling(vectors, sites, strategies, simulations, seed, curve_k, target, exclude_sites, cap, progress)
+    output = AnalysisOutput("simulate", Path(out_dir))
+    output.tables.update(simulate_summary=result.summary, simulate_curve=result.curve,
+                         simulate_lesions_needed=result.lesions_needed, simulate_patients=result.patients)
+    output.figures.append(figures.save_figure(figures.simulation_plot(result), output.out_dir / "simulate.png"))
+    return _write(output, None, [], result.settings, inputs,
+                  {**(extra or {}), "vectorsSha256": sha256_frame(vectors),
+                   "method": "Henry et al. 2022 lesion subsampling; indexes = mean / max pairwise cosine dissimilarity"})
+
+
+def simulation_inputs(table: LesionTable, reduction: FeatureReduction,
+                      sites: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.Series | None]:
+    """Reduced lesion vectors and their sites: a ``Site`` column of the feature table, or a separate
+    (PatientID, LesionID, Site) table, which wins where both exist."""
+    if not reduction.is_fitted:
+        reduction.fit(table)
+    vectors = reduction.transform(table)
+    site = None
+    if SITE in table.frame.columns:
+        site = pd.Series(table.frame[SITE].to_numpy(), index=vectors.index, dtype=object).replace("", None)
+    if sites is not None:
+        missing = [c for c in (PATIENT_ID, LESION_ID, SITE) if c not in sites.columns]
+        if missing:
+            raise ValueError(f"sites table: missing column(s) {missing}; needs PatientID, LesionID, Site")
+        keyed = sites.astype({PATIENT_ID: str, LESION_ID: str}).set_index([PATIENT_ID, LESION_ID])[SITE]
+        unknown = keyed.index.difference(vectors.index)
+        if len(unknown):
+            raise ValueError(f"sites table: {len(unknown)} lesion(s) not in the feature table, e.g. {'/'.join(unknown[0])}")
+        given = keyed.reindex(vectors.index)
+        site = given if site is None else given.combine_first(site)
+    return vectors, site

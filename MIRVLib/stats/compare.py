@@ -1,0 +1,45 @@
+"""Kruskal–Wallis comparison of metrics across the levels of a category (rank-based: MIRV is not normal)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
+
+from MIRVLib.stats.join import complete_cases, numeric_columns, require_columns
+
+
+def kruskal_wallis(frame: pd.DataFrame, metrics: Sequence[str], group: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One test per metric (H, p, BH across metrics) plus per-level n / median / IQR for the box plots."""
+    if not metrics:
+        raise ValueError("compare: at least one metric column is required")
+    require_columns(frame, [*metrics, group], "compare")
+    tests, levels_rows = [], []
+    for metric in metrics:
+        used = complete_cases(frame, [metric, group])
+        values = numeric_columns(used, [metric], "compare")[metric]
+        labels = used[group].astype(str)
+        samples = {level: values[labels == level].to_numpy() for level in sorted(labels.unique())}
+        row = {"metric": metric, "group": group, "levels": len(samples), "n": int(len(values)),
+               "H": np.nan, "p": np.nan, "note": ""}
+        if len(samples) < 2:
+            row["note"] = "fewer than two groups"
+        elif np.unique(values).size < 2:
+            row["note"] = "all values identical"
+        else:
+            result = sps.kruskal(*samples.values())
+            row.update(H=float(result.statistic), p=float(result.pvalue))
+        tests.append(row)
+        for level, sample in samples.items():
+            levels_rows.append({"metric": metric, "group": group, "level": level, "n": sample.size,
+                                "median": float(np.median(sample)), "q1": float(np.percentile(sample, 25)),
+                                "q3": float(np.percentile(sample, 75))})
+    table = pd.DataFrame(tests)
+    table.insert(table.columns.get_loc("p") + 1, "fdr", np.nan)
+    tested = table["p"].notna()
+    if tested.any():
+        table.loc[tested, "fdr"] = multipletests(table.loc[tested, "p"], method="fdr_bh")[1]
+    return table, pd.DataFrame(levels_rows)

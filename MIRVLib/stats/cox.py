@@ -1,0 +1,180 @@
+"""Multivariable Cox proportional hazards (lifelines) on the user's covariates (MIRV paper, Table S3).
+
+The design matrix is built here rather than by a formula engine so that any column name works (clinical
+exports have spaces and parentheses), categorical reference levels are explicit, and interaction terms
+(``CPCELL:MIRVMaxDissimilarity``) use exactly the dummies of their main effects. Column names follow the
+formula convention ``VAR[T.level]`` so the table reads like R/statsmodels output.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from lifelines import CoxPHFitter
+from lifelines.exceptions import ConvergenceError
+from lifelines.statistics import proportional_hazard_test
+
+from MIRVLib.stats.join import complete_cases, numeric_columns, require_columns
+
+
+def parse_interactions(terms: Sequence[str]) -> list[tuple[str, ...]]:
+    """``"A:B"`` → ``("A", "B")``; a term needs at least two distinct variables."""
+    parsed = []
+    for term in terms:
+        parts = tuple(p.strip() for p in term.split(":"))
+        if len(parts) < 2 or any(not p for p in parts) or len(set(parts)) != len(parts):
+            raise ValueError(f"interaction '{term}' must name two or more different columns joined by ':'")
+        parsed.append(parts)
+    return parsed
+
+
+def _sorted_levels(values: pd.Series) -> list:
+    levels = values.dropna().unique().tolist()
+    try:
+        return sorted(levels)
+    except TypeError:
+        return sorted(levels, key=str)
+
+
+@dataclass
+class CoxDesign:
+    """The numeric design matrix lifelines fits, with how each covariate was encoded."""
+
+    frame: pd.DataFrame
+    duration: str
+    event: str
+    columns: list[str]
+    encoding: dict[str, dict] = field(default_factory=dict)
+    dropped: int = 0
+
+
+def build_design(
+    frame: pd.DataFrame,
+    duration: str,
+    event: str,
+    covariates: Sequence[str],
+    interactions: Sequence[str] = (),
+    categorical: Sequence[str] = (),
+    reference: Mapping[str, object] | None = None,
+    standardize: bool = False,
+) -> CoxDesign:
+    """Listwise deletion, dummy coding (first sorted level = reference unless given), optional z-scoring
+    of continuous covariates (so hazard ratios are per standard deviation), then interaction products."""
+    terms = parse_interactions(interactions)
+    variables = list(dict.fromkeys([*covariates, *(v for t in terms for v in t)]))
+    if not variables:
+        raise ValueError("Cox model needs at least one covariate")
+    require_columns(frame, [duration, event, *variables], "cox")
+    used = complete_cases(frame, [duration, event, *variables])
+    if used.empty:
+        raise ValueError("cox: no patient has all of duration, event and covariates")
+    times = numeric_columns(used, [duration, event], "cox")
+    if (times[duration] < 0).any():
+        raise ValueError(f"cox: negative survival times in '{duration}'")
+    if not times[event].isin([0.0, 1.0]).all():
+        raise ValueError(f"cox: event column '{event}' must be 0/1 (found {sorted(times[event].unique())[:5]})")
+    reference = dict(reference or {})
+    categorical = set(categorical) | {v for v in variables if not pd.api.types.is_numeric_dtype(used[v])
+                                      and not pd.api.types.is_bool_dtype(used[v])}
+    blocks: dict[str, pd.DataFrame] = {}
+    encoding: dict[str, dict] = {}
+    for variable in variables:
+        if variable in categorical:
+            values = used[variable]
+            levels = _sorted_levels(values)
+            base = reference.get(variable, levels[0])
+            if base not in levels:
+                matches = [level for level in levels if str(level) == str(base)]
+                if not matches:
+                    raise ValueError(f"cox: reference level '{base}' not found in '{variable}' (levels {levels})")
+                base = matches[0]
+            others = [level for level in levels if level != base]
+            if not others:
+                raise ValueError(f"cox: categorical covariate '{variable}' has a single level ({base}) among the patients used")
+            blocks[variable] = pd.DataFrame({f"{variable}[T.{level}]": (values == level).astype(float) for level in others},
+                                            index=used.index)
+            encoding[variable] = {"type": "categorical", "reference": base, "levels": levels}
+        else:
+            values = numeric_columns(used, [variable], "cox")[variable]
+            if values.nunique() < 2:
+                raise ValueError(f"cox: covariate '{variable}' is constant among the patients used")
+            info: dict = {"type": "continuous"}
+            if standardize and values.nunique() > 2:
+                info.update(mean=float(values.mean()), sd=float(values.std(ddof=1)), standardized=True)
+                values = (values - info["mean"]) / info["sd"]
+            blocks[variable] = values.to_frame(variable)
+            encoding[variable] = info
+    design = pd.concat([blocks[v] for v in covariates], axis=1) if covariates else pd.DataFrame(index=used.index)
+    for term in terms:
+        product = blocks[term[0]]
+        for variable in term[1:]:
+            product = pd.DataFrame({f"{a}:{b}": product[a] * blocks[variable][b]
+                                    for a in product.columns for b in blocks[variable].columns}, index=used.index)
+        design = pd.concat([design, product], axis=1)
+    constant = [c for c in design.columns if design[c].nunique() < 2]
+    if constant:
+        raise ValueError(f"cox: design column(s) {constant} are constant among the {len(used)} patients used")
+    columns = list(design.columns)
+    design[duration], design[event] = times[duration], times[event]
+    return CoxDesign(design, duration, event, columns, encoding, dropped=len(frame) - len(used))
+
+
+@dataclass
+class CoxResult:
+    """lifelines' summary (same column names), model-level statistics and the PH test per covariate."""
+
+    summary: pd.DataFrame
+    model: dict
+    ph_test: pd.DataFrame
+    design: CoxDesign
+    fitter: CoxPHFitter
+
+
+def fit_cox(
+    frame: pd.DataFrame,
+    duration: str,
+    event: str,
+    covariates: Sequence[str],
+    interactions: Sequence[str] = (),
+    categorical: Sequence[str] = (),
+    reference: Mapping[str, object] | None = None,
+    standardize: bool = False,
+    penalizer: float = 0.0,
+    ph_test: bool = True,
+) -> CoxResult:
+    """Fit ``CoxPHFitter`` on the encoded design; the PH test uses Schoenfeld residuals against rank(time)."""
+    design = build_design(frame, duration, event, covariates, interactions, categorical, reference, standardize)
+    fitter = CoxPHFitter(penalizer=penalizer)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            fitter.fit(design.frame, duration_col=duration, event_col=event)
+        except ConvergenceError as error:
+            sparse = [c for c in design.columns if (design.frame[c] != 0).sum() <= 2]
+            hint = f"; design column(s) with ≤ 2 non-zero patients: {sparse}" if sparse else ""
+            raise ValueError(f"cox: the model did not converge ({str(error).split('.')[0]}){hint}; "
+                             "merge rare levels, drop terms or use a penalizer (e.g. 0.1)") from error
+    summary = fitter.summary.reset_index()
+    model = {
+        "n": int(len(design.frame)),
+        "events": int(design.frame[event].sum()),
+        "excluded_missing": int(design.dropped),
+        "concordance": float(fitter.concordance_index_),
+        "log_likelihood": float(fitter.log_likelihood_),
+        "AIC_partial": float(fitter.AIC_partial_),
+        "log_likelihood_ratio_test_p": float(fitter.log_likelihood_ratio_test().p_value),
+        "penalizer": penalizer,
+        "standardize": standardize,
+        "encoding": design.encoding,
+        "warnings": sorted({str(w.message).splitlines()[0] for w in caught}),
+    }
+    ph = pd.DataFrame(columns=["covariate", "test_statistic", "p", "-log2(p)"])
+    if ph_test:
+        ph = proportional_hazard_test(fitter, design.frame, time_transform="rank").summary.reset_index()
+        ph = ph.rename(columns={ph.columns[0]: "covariate"})
+        model["ph_global_min_p"] = float(np.nanmin(ph["p"])) if len(ph) else np.nan
+    return CoxResult(summary, model, ph, design, fitter)
