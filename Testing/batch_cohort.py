@@ -10,20 +10,21 @@ from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+from scipy import ndimage
 
 SIZE = (24, 48, 48)  # z, y, x
 SPACING = (1.0, 1.0, 2.0)  # x, y, z mm
-# (mean HU, noise sd, speckle fraction): homogeneous, noisy, speckled, dense lesions
-TEXTURES = ((30.0, 6.0, 0.0), (70.0, 35.0, 0.0), (50.0, 10.0, 0.25), (120.0, 15.0, 0.05))
 
 SMALL_PRESET = """\
-# Fast test preset: shape + first order + GLCM of the original image, no resampling.
+# Fast test preset: shape, first order and texture features of the original image, no resampling.
 imageType:
   Original: {}
 featureClass:
   shape:
   firstorder:
   glcm:
+  glrlm:
+  glszm:
 setting:
   binWidth: 25
   label: 1
@@ -62,9 +63,10 @@ def make_patient(folder: Path, index: int, *, empty_lesion: bool = False, corrup
         cz, cy, cx = centres[number]
         radius = (4.0 + rng.uniform(0.0, 4.0)) * scale
         inside = ((xx - cx) ** 2 + (yy - cy) ** 2 + ((zz - cz) * SPACING[2]) ** 2) <= radius**2
-        mean, sd, speckle = TEXTURES[(index + number) % len(TEXTURES)]
-        values = rng.normal(mean + rng.uniform(-10, 10), sd, SIZE)
-        values += (rng.random(SIZE) < speckle) * rng.uniform(150, 300)
+        # Texture drawn independently of size: level, noise, blotchiness (smoothed noise), bright speckles.
+        values = rng.uniform(20, 120) + rng.uniform(5, 40) * rng.normal(size=SIZE)
+        values += rng.uniform(0, 60) * ndimage.gaussian_filter(rng.normal(size=SIZE), 1.5) * 3
+        values += (rng.random(SIZE) < rng.uniform(0, 0.2)) * rng.uniform(150, 300)
         ct[inside] = values[inside]
         mask = _image(inside.astype(np.uint8))
         sitk.WriteImage(mask, str(lesion_dir / f"lesion{number + 1}.nrrd"), True)

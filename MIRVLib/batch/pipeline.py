@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from MIRVLib.provenance import (atomic_write_csv, atomic_write_json, atomic_writ
 from MIRVLib.resources import model_path, preset_path
 
 EXIT_OK, EXIT_FAILURES = 0, 3
-Extractor = Callable[..., None]
+Extractor = Callable[..., dict[str, Any] | None]
 # progress(event, patient_id, detail): events "start" (detail=dict of counts), "lesion", "patient", "score"
 Progress = Callable[[str, str, dict[str, Any]], None]
 
@@ -42,6 +42,7 @@ class BatchOutcome:
     reused: list[str] = field(default_factory=list)
     failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FAILURE_COLUMNS))
     patients: pd.DataFrame | None = None
+    engine: dict[str, Any] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -73,7 +74,7 @@ def run_batch(
     *,
     preset: str = "MIRV-CT",
     model: str | None = None,
-    fit: str = "paper",
+    fit: ReductionSettings | None = None,
     jobs: int = 1,
     scheduler: str | None = None,
     resume: bool = False,
@@ -81,7 +82,11 @@ def run_batch(
     progress: Progress | None = None,
     extract: Extractor = run_patients,
 ) -> BatchOutcome:
-    """Run a cohort; raises `ManifestError` (before any work) when the manifest has bad rows."""
+    """Run a cohort; raises `ManifestError` (before any work) when the manifest has bad rows.
+
+    The feature reduction is loaded from ``model`` (file or shipped name) or else fitted on the cohort's
+    lesions with ``fit`` (default: the paper preset and thresholds).
+    """
     rows = read_manifest(manifest)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -110,7 +115,7 @@ def run_batch(
         notify("patient", row.patient_id, {"failed": result.failed, "lesions": len(result.lesions)})
 
     if todo:
-        extract(todo, str(preset_file), on_patient=on_patient, jobs=jobs, scheduler=scheduler,
+        outcome.engine = extract(todo, str(preset_file), on_patient=on_patient, jobs=jobs, scheduler=scheduler,
                 follow_up_preset=str(follow_up_preset(preset_file, out)) if any(r.follow_up_image for r in todo) else None,
                 on_lesion=lambda row: notify("lesion", str(row.get("PatientID", "")), row))
     results = [transient.get(row.patient_id) or store.load(row) for row in rows]
@@ -149,7 +154,8 @@ def cohort_volumes(results: list[PatientResult]) -> pd.DataFrame | None:
 
 
 def write_outputs(
-    out: Path, rows: list[ManifestRow], results: list[PatientResult], *, model: str | None, fit: str,
+    out: Path, rows: list[ManifestRow], results: list[PatientResult], *, model: str | None,
+    fit: ReductionSettings | None,
     preset_file: Path, settings: dict[str, Any], outcome: BatchOutcome, manifest: Path,
 ) -> None:
     """lesions.csv, failures.csv and (via `MIRVLib.cohort.write_cohort`) patients.csv, model, matrices,
@@ -170,7 +176,7 @@ def write_outputs(
             reduction = FeatureReduction.load(model_file)
         else:
             model_file = None
-            reduction = FeatureReduction(ReductionSettings(preset=fit))
+            reduction = FeatureReduction(fit or ReductionSettings())
             reduction.extraction_preset = preset_file.stem
         scored = score_cohort(table, reduction, cohort_volumes(results))
     except (LesionTableError, ModelError, VolumeTableError, ValueError, KeyError) as error:
@@ -181,10 +187,11 @@ def write_outputs(
         inputs={"manifest": manifest},
         parameter_file=preset_file,
         preset=preset_file.stem,
-        parameters={"extraction": settings, "reduction": model and {"model": str(model_path(model))} or {"fit": fit}},
+        parameters={"extraction": settings,
+                    "reduction": {"model": str(model_path(model))} if model else {"fit": asdict(fit or ReductionSettings())}},
         extra={
             "run": {"computed": outcome.computed, "reused": outcome.reused, "patients": len(rows),
-                    "failures": len(outcome.failures)},
+                    "failures": len(outcome.failures), "engine": outcome.engine},
             "patients": {r.patient_id: r.provenance for r in results},
             "stepCounts": scored.reduction.step_counts if scored else None,
             "selectedFeatures": scored.reduction.selected if scored else None,

@@ -102,6 +102,15 @@ def lesion_task(task: PatientTask, index: int) -> dict[str, Any]:
     return {"row": row, "index": index, "imageRead": read_now, "worker": os.getpid()}
 
 
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process (a worker), in MiB."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
+
+
 # ----------------------------------------------------------------------------------------- client side
 @dataclass
 class _Patient:
@@ -145,6 +154,9 @@ class _SerialEngine:
             future.value = future.function(*future.args)
             yield future
 
+    def peak_rss(self) -> list[float]:
+        return [peak_rss_mib()]
+
     def close(self) -> None:
         pass
 
@@ -179,6 +191,9 @@ class _DaskEngine:
             future.tag = self._tags.pop(future.key)
             yield future
 
+    def peak_rss(self) -> list[float]:
+        return sorted(self.client.run(peak_rss_mib).values(), reverse=True)
+
     def close(self) -> None:
         self.client.close()
         if self.cluster is not None:
@@ -194,15 +209,18 @@ def run_patients(
     scheduler: str | None = None,
     follow_up_preset: str | None = None,
     on_lesion: Callable[[dict[str, Any]], None] | None = None,
-) -> None:
+) -> dict[str, Any]:
     """Extract every patient of ``rows``; call ``on_patient`` as each one finishes (in completion order).
 
     ``preset`` is a PyRadiomics YAML path for baseline lesions; ``follow_up_preset`` (default: ``preset``)
     for follow-up lesions, of which only the volume is used. ``on_lesion`` sees every lesion result.
+    Returns run facts for the provenance: engine, number of workers, peak memory per worker (MiB).
     """
     engine: _SerialEngine | _DaskEngine = _SerialEngine() if jobs <= 1 and not scheduler else _DaskEngine(jobs, scheduler)
     try:
         _schedule(engine, rows, preset, follow_up_preset or preset, on_patient, on_lesion)
+        return {"engine": "dask" if isinstance(engine, _DaskEngine) else "in-process", "workers": engine.workers,
+                "workerPeakRssMiB": [round(v, 1) for v in engine.peak_rss()]}
     finally:
         engine.close()
 

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from MIRVLib.batch.manifest import ManifestError
 from MIRVLib.batch.pipeline import run_batch
-from MIRVLib.reduction import PRESETS
+from MIRVLib.reduction import PRESETS, ReductionSettings
 
 EXIT_INVALID = 2
 
@@ -35,6 +35,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     reduction.add_argument("--model", help="MIRV model JSON or shipped model name: score with it, fit nothing")
     reduction.add_argument("--fit", choices=PRESETS, default="paper",
                            help="fit the feature reduction on this cohort's lesions (default: paper)")
+    parser.add_argument("--variance-quantile", type=float, default=0.5,
+                        help="with --fit: keep features with variance >= this quantile (default 0.5)")
+    parser.add_argument("--volume-correlation", type=float, default=0.1,
+                        help="with --fit: Spearman threshold with tumour volume (default 0.1)")
+    parser.add_argument("--feature-correlation", type=float, default=0.7,
+                        help="with --fit: redundancy threshold between features (default 0.7)")
     engine = parser.add_mutually_exclusive_group()
     engine.add_argument("--jobs", type=int, default=1,
                         help="local Dask cluster of N single-threaded worker processes (1: in this process)")
@@ -76,11 +82,16 @@ class _ProgressBar:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.jobs < 1:
-        print("mirv batch: error: --jobs must be >= 1", file=sys.stderr)
+    try:
+        if args.jobs < 1:
+            raise ValueError("--jobs must be >= 1")
+        fit = ReductionSettings(preset=args.fit, variance_quantile=args.variance_quantile,
+                                volume_correlation=args.volume_correlation, feature_correlation=args.feature_correlation)
+    except ValueError as error:
+        print(f"mirv batch: error: {error}", file=sys.stderr)
         return EXIT_INVALID
     try:
-        outcome = run_batch(args.manifest, args.out, preset=args.preset, model=args.model, fit=args.fit,
+        outcome = run_batch(args.manifest, args.out, preset=args.preset, model=args.model, fit=fit,
                             jobs=args.jobs, scheduler=args.scheduler, resume=args.resume,
                             retry_failed=args.retry_failed, progress=_ProgressBar())
     except (ManifestError, FileNotFoundError) as error:
