@@ -1,0 +1,409 @@
+"""Per-patient lesion feature extraction: PyRadiomics' exact values, without its per-lesion whole-CT work.
+
+PyRadiomics, run once per lesion, re-reads and hashes the CT and B-spline-resamples the whole image for
+every lesion. Here the image is read, checked and hashed once (:func:`prepare_image`); each lesion
+(:func:`extract_lesion`) is resampled on a crop onto PyRadiomics' own grid (:mod:`MIRVLib.resampling`)
+and the already-resampled crop is handed to ``RadiomicsFeatureExtractor`` with resampling switched off,
+so every feature equals ``extractor.execute(full_image, lesion_mask)``.
+
+Lesions run in a process pool, one task per lesion; workers receive the prepared image once (pool
+initialiser) and use one SimpleITK thread each. ``prepare_image`` and ``extract_lesion`` are picklable
+module-level functions, so Dask or any other scheduler can run the same per-lesion tasks.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import copy
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+import yaml
+
+from MIRVLib.lesions import Lesion, MaskGeometryError, conform_mask, load_image
+from MIRVLib.provenance import library_versions, sha256_file
+from MIRVLib.resampling import needs_resampling, resample_lesion
+from MIRVLib.resources import preset_path
+
+log = logging.getLogger(__name__)
+
+PATIENT_ID, LESION_ID, SEGMENT_ID, SITE, STATUS = "PatientID", "LesionID", "SegmentID", "Site", "Status"
+METADATA_COLUMNS = (PATIENT_ID, LESION_ID, SEGMENT_ID, SITE, STATUS)
+STATUS_OK = "ok"
+ITH_COLUMN = "ITHscore"
+# CT in Hounsfield units has air near -1000; an image whose minimum is above this is probably not HU
+# (MR, PET, or a CT stored without its rescale), and the MIRV-CT bin width / shift would not fit.
+CT_AIR_CEILING = -500.0
+CT_MAXIMUM = 10000.0
+
+ProgressCallback = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A PyRadiomics parameter set: shipped name or YAML file, parsed once and hashed for provenance."""
+
+    name: str
+    path: str
+    sha256: str
+    params: dict[str, Any]
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self.params.get("setting") or {})
+
+
+def load_preset(preset: str | os.PathLike[str] | Preset = "MIRV-CT") -> Preset:
+    if isinstance(preset, Preset):
+        return preset
+    path = preset_path(preset)
+    with open(path, encoding="utf-8") as handle:
+        params = yaml.safe_load(handle) or {}
+    name = Path(path).stem if Path(path).parent.name == "Presets" and str(preset) == Path(path).stem else str(path)
+    return Preset(name, str(path), sha256_file(path), params)
+
+
+@dataclass
+class PreparedImage:
+    """The patient's image, read, checked and hashed once; sent once to every worker process."""
+
+    image: sitk.Image
+    preset: Preset
+    sha256: str
+    source: str
+    patient_id: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def geometry(self) -> dict[str, Any]:
+        image = self.image
+        return {
+            "size": list(image.GetSize()), "spacing": list(image.GetSpacing()), "origin": list(image.GetOrigin()),
+            "direction": list(image.GetDirection()), "pixelType": image.GetPixelIDTypeAsString(),
+        }
+
+
+def _image_sha256(image: sitk.Image) -> str:
+    """Content hash of an in-memory image: voxels plus geometry."""
+    digest = hashlib.sha256(sitk.GetArrayViewFromImage(image).tobytes())
+    digest.update(json.dumps([image.GetSize(), image.GetSpacing(), image.GetOrigin(), image.GetDirection()]).encode())
+    return digest.hexdigest()
+
+
+def prepare_image(
+    image: sitk.Image | str | os.PathLike[str], preset: str | os.PathLike[str] | Preset = "MIRV-CT", patient_id: str = ""
+) -> PreparedImage:
+    """Read (file or DICOM folder), hash, range-check and, if the preset asks for it, normalise the image."""
+    preset = load_preset(preset)
+    if isinstance(image, sitk.Image):
+        source, digest = "<in-memory>", _image_sha256(image)
+    else:
+        source, digest = str(image), sha256_file(image)
+        image = load_image(image)
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise ValueError(f"{source}: the image has {image.GetNumberOfComponentsPerPixel()} components; expected a scalar CT")
+    warnings = []
+    stats = sitk.MinimumMaximumImageFilter()
+    stats.Execute(image)
+    low, high = stats.GetMinimum(), stats.GetMaximum()
+    if low > CT_AIR_CEILING or high > CT_MAXIMUM:
+        warnings.append(
+            f"{source}: intensities [{low:g}, {high:g}] do not look like CT in Hounsfield units (air near -1000); "
+            f"preset {preset.name} assumes HU (binWidth {preset.settings.get('binWidth', 25)}, "
+            f"voxelArrayShift {preset.settings.get('voxelArrayShift', 0)})"
+        )
+    for message in warnings:
+        log.warning("patient %s: %s", patient_id or "?", message)
+    settings = preset.settings
+    if settings.get("normalize", False):
+        from radiomics import imageoperations
+
+        image = imageoperations.normalizeImage(image, **settings)
+    return PreparedImage(image, preset, digest, source, patient_id, warnings)
+
+
+_EXTRACTORS: dict[str, tuple[Any, dict[str, Any]]] = {}
+
+
+def _extractor(preset: Preset) -> tuple[Any, dict[str, Any]]:
+    """A ``RadiomicsFeatureExtractor`` for already-prepared crops, and the preset's full settings.
+
+    Cached per process and preset; the settings (PyRadiomics defaults filled in) drive the resampling.
+    """
+    cached = _EXTRACTORS.get(preset.sha256)
+    if cached is None:
+        from radiomics import featureextractor
+
+        logging.getLogger("radiomics").setLevel(logging.ERROR)
+        extractor = featureextractor.RadiomicsFeatureExtractor(copy.deepcopy(preset.params))
+        settings = copy.deepcopy(extractor.settings)
+        extractor.settings["additionalInfo"] = False
+        extractor.settings["normalize"] = False  # done once on the whole image in prepare_image
+        if needs_resampling(settings):
+            extractor.settings["resampledPixelSpacing"] = None  # done by resample_lesion
+            extractor.settings["preCrop"] = False  # the resampled crop is already PyRadiomics' crop
+        cached = _EXTRACTORS[preset.sha256] = (extractor, settings)
+    return cached
+
+
+def _row(prepared: PreparedImage, lesion: Lesion, status: str) -> dict[str, Any]:
+    return {
+        PATIENT_ID: prepared.patient_id, LESION_ID: lesion.name, SEGMENT_ID: lesion.segment_id or "",
+        SITE: lesion.site or "", STATUS: status,
+    }
+
+
+def _error(prepared: PreparedImage, lesion: Lesion, message: str) -> dict[str, Any]:
+    log.warning("patient %s, lesion '%s': %s", prepared.patient_id or "?", lesion.name, message)
+    return _row(prepared, lesion, f"error: {message}")
+
+
+def extract_lesion(
+    prepared: PreparedImage, lesion: Lesion, settings: str | os.PathLike[str] | Preset | None = None, ith: bool = False
+) -> dict[str, Any]:
+    """One lesion's table row: metadata, ``Status`` and PyRadiomics features (in PyRadiomics' order).
+
+    Never raises: any failure (empty or 1-voxel mask, geometry mismatch, PyRadiomics error) becomes
+    ``Status = "error: ..."`` with no feature values. ``settings`` defaults to the preset the image was
+    prepared with; another preset is refused because normalisation happened in :func:`prepare_image`.
+    """
+    try:
+        preset = prepared.preset if settings is None else load_preset(settings)
+        if preset.sha256 != prepared.preset.sha256:
+            return _error(prepared, lesion, f"image was prepared for preset {prepared.preset.name}, not {preset.name}")
+        if lesion.error:
+            return _error(prepared, lesion, lesion.error)
+        try:
+            mask, note = conform_mask(lesion.mask, prepared.image, lesion.name)
+        except MaskGeometryError as error:
+            return _error(prepared, lesion, str(error))
+        if note:
+            log.info("%s", note)
+        if not np.any(sitk.GetArrayViewFromImage(mask)):
+            return _error(prepared, lesion, "empty segment (no voxels)")
+        extractor, full_settings = _extractor(preset)
+        label = int(full_settings.get("label", 1))
+        if needs_resampling(full_settings):
+            image, mask = resample_lesion(prepared.image, mask, full_settings)
+        else:  # PyRadiomics filters the whole image: nothing to gain, hand it over as is
+            image, mask = prepared.image, sitk.Cast(mask, sitk.sitkUInt32) * label
+        result = extractor.execute(image, mask, label=label)
+        row = _row(prepared, lesion, STATUS_OK)
+        row.update((name, float(value)) for name, value in result.items() if not name.startswith("diagnostics_"))
+        if ith:
+            from MIRVLib.ith import ith_score
+
+            row[ITH_COLUMN] = ith_score(image, mask, label=label)
+        return row
+    except Exception as error:  # a failing lesion never stops its patient
+        message = str(error).strip() or type(error).__name__
+        return _error(prepared, lesion, message)
+
+
+# ---------------------------------------------------------------- process pool (one task per lesion)
+_WORKER_PREPARED: PreparedImage | None = None
+
+
+def _init_worker(prepared: PreparedImage) -> None:
+    global _WORKER_PREPARED
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)  # one core per worker; the pool supplies parallelism
+    logging.getLogger("radiomics").setLevel(logging.ERROR)
+    _WORKER_PREPARED = prepared
+
+
+def _worker_task(lesion: Lesion, ith: bool) -> dict[str, Any]:
+    assert _WORKER_PREPARED is not None, "worker not initialised"
+    return extract_lesion(_WORKER_PREPARED, lesion, ith=ith)
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """forkserver where available (no fork of a multi-threaded ITK process; workers start pre-imported)."""
+    if sys.platform.startswith("linux"):
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def warm_up_workers(jobs: int) -> None:
+    """Start the fork server now so its imports overlap with reading the image."""
+    if jobs > 1 and sys.platform.startswith("linux"):
+        from multiprocessing import forkserver
+
+        _pool_context()
+        forkserver.ensure_running()
+
+
+def run_lesions(
+    prepared: PreparedImage,
+    lesions: Sequence[Lesion],
+    jobs: int = 1,
+    progress: ProgressCallback | None = None,
+    ith: bool = False,
+) -> list[dict[str, Any]]:
+    """Rows in lesion order; ``jobs > 1`` runs one task per lesion in a process pool."""
+    total = len(lesions)
+    rows: list[dict[str, Any] | None] = [None] * total
+    if jobs <= 1 or total <= 1:
+        for done, lesion in enumerate(lesions, start=1):
+            rows[done - 1] = extract_lesion(prepared, lesion, ith=ith)
+            if progress:
+                progress(done, total, lesion.name)
+        return rows  # type: ignore[return-value]
+    with cf.ProcessPoolExecutor(
+        max_workers=min(jobs, total), mp_context=_pool_context(), initializer=_init_worker, initargs=(prepared,)
+    ) as pool:
+        futures = {pool.submit(_worker_task, lesion, ith): index for index, lesion in enumerate(lesions)}
+        for done, future in enumerate(cf.as_completed(futures), start=1):
+            index = futures[future]
+            try:
+                rows[index] = future.result()
+            except Exception as error:  # worker died (e.g. out of memory): that lesion fails, not the patient
+                rows[index] = _error(prepared, lesions[index], f"worker failed: {error}")
+            if progress:
+                progress(done, total, lesions[index].name)
+    return rows  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------- per patient
+@dataclass
+class ExtractionResult:
+    """The lesion feature table of one patient and what made it."""
+
+    features: pd.DataFrame
+    provenance: dict[str, Any]
+
+    @property
+    def ok(self) -> pd.DataFrame:
+        return self.features[self.features[STATUS] == STATUS_OK]
+
+
+def _bounding_boxes(masks: Sequence[sitk.Image]) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    boxes = []
+    for mask in masks:
+        nonzero = np.nonzero(sitk.GetArrayViewFromImage(mask))
+        boxes.append((np.array([a.min() for a in nonzero]), np.array([a.max() for a in nonzero])) if nonzero[0].size else None)
+    return boxes
+
+
+def lesion_checks(image: sitk.Image, lesions: Sequence[Lesion]) -> dict[str, list[str]]:
+    """Warnings per lesion: resampled mask grid, lesion touching the image border, overlapping lesions.
+
+    Lesions whose mask cannot be put on the image grid get ``error`` set here (their rows fail).
+    """
+    notes: dict[str, list[str]] = {lesion.name: list(lesion.notes) for lesion in lesions}
+    usable = []
+    for lesion in lesions:
+        if lesion.error:
+            continue
+        try:
+            lesion.mask, note = conform_mask(lesion.mask, image, lesion.name)
+        except MaskGeometryError as error:
+            lesion.error = str(error)
+            continue
+        if note:
+            notes[lesion.name].append(note)
+        usable.append(lesion)
+    boxes = _bounding_boxes([lesion.mask for lesion in usable])
+    upper = np.array(list(reversed(image.GetSize()))) - 1  # array (z, y, x) order
+    axes = "zyx"
+    for lesion, box in zip(usable, boxes):
+        if box is None:
+            continue
+        touching = [axes[i] for i in range(3) if box[0][i] == 0 or box[1][i] == upper[i]]
+        if touching:
+            notes[lesion.name].append(
+                f"lesion '{lesion.name}' touches the image border along {', '.join(touching)}; it may be cut off"
+            )
+    for i, (a, box_a) in enumerate(zip(usable, boxes)):
+        for b, box_b in zip(usable[i + 1:], boxes[i + 1:]):
+            if box_a is None or box_b is None:
+                continue
+            low, high = np.maximum(box_a[0], box_b[0]), np.minimum(box_a[1], box_b[1])
+            if np.any(low > high):
+                continue
+            region = tuple(slice(lo, hi + 1) for lo, hi in zip(low, high))
+            shared = int(np.count_nonzero(
+                sitk.GetArrayViewFromImage(a.mask)[region] & sitk.GetArrayViewFromImage(b.mask)[region]
+            ))
+            if shared:
+                message = f"lesions '{a.name}' and '{b.name}' overlap by {shared} voxels; each keeps its full mask"
+                notes[a.name].append(message)
+                notes[b.name].append(message)
+    return {name: messages for name, messages in notes.items() if messages}
+
+
+def _mask_sha256(mask: sitk.Image) -> str:
+    return _image_sha256(sitk.Cast(mask, sitk.sitkUInt8))
+
+
+def extract_patient(
+    image: sitk.Image | str | os.PathLike[str],
+    lesions: list[Lesion],
+    preset: str | os.PathLike[str] | Preset = "MIRV-CT",
+    patient_id: str = "",
+    jobs: int = 1,
+    progress: ProgressCallback | None = None,
+    ith: bool = False,
+) -> ExtractionResult:
+    """Every lesion of one patient: one row per lesion (metadata, ``Status``, features) and provenance."""
+    warm_up_workers(jobs if len(lesions) > 1 else 1)
+    prepared = prepare_image(image, preset, patient_id)
+    notes = lesion_checks(prepared.image, lesions)
+    for name, messages in notes.items():
+        for message in messages:
+            log.warning("patient %s: %s", patient_id or "?", message)
+    rows = run_lesions(prepared, lesions, jobs, progress, ith)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        frame = pd.DataFrame(columns=list(METADATA_COLUMNS))
+    if not (frame[STATUS] == STATUS_OK).any():
+        frame = frame.reindex(columns=[*METADATA_COLUMNS, *feature_names(prepared.preset)])
+    preset_obj = prepared.preset
+    provenance = {
+        "versions": library_versions(),
+        "patientID": patient_id,
+        "preset": {"name": preset_obj.name, "path": preset_obj.path, "sha256": preset_obj.sha256},
+        "image": {"source": prepared.source, "sha256": prepared.sha256, "geometry": prepared.geometry},
+        "engine": "MIRVLib.extraction: PyRadiomics on lesion crops resampled onto PyRadiomics' own grid",
+        "jobs": jobs,
+        "imageWarnings": prepared.warnings,
+        "lesions": [
+            {
+                "LesionID": lesion.name, "SegmentID": lesion.segment_id, "site": lesion.site,
+                "color": list(lesion.color) if lesion.color else None,
+                "voxels": lesion.voxel_count, "maskSha256": _mask_sha256(lesion.mask),
+                "status": row[STATUS], "warnings": notes.get(lesion.name, []),
+            }
+            for lesion, row in zip(lesions, rows)
+        ],
+    }
+    return ExtractionResult(frame, provenance)
+
+
+def feature_names(preset: str | os.PathLike[str] | Preset = "MIRV-CT") -> list[str]:
+    """The feature columns a preset produces, in order (from a small synthetic phantom)."""
+    preset = load_preset(preset)
+    rng = np.random.default_rng(0)
+    array = rng.normal(0, 200, size=(24, 24, 24)).astype(np.int16)
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing((0.8, 0.8, 2.5))
+    z, y, x = np.ogrid[:24, :24, :24]
+    ball = ((z - 12) ** 2 + (y - 12) ** 2 + (x - 12) ** 2 <= 36).astype(np.uint8)
+    mask = sitk.GetImageFromArray(ball)
+    mask.CopyInformation(image)
+    row = extract_lesion(prepare_image(image, preset), Lesion("phantom", mask))
+    if row[STATUS] != STATUS_OK:
+        raise RuntimeError(f"preset {preset.name} fails on a synthetic phantom: {row[STATUS]}")
+    return [c for c in row if c not in METADATA_COLUMNS]

@@ -1,0 +1,320 @@
+"""A patient's image and lesions, read from the formats users have: one binary mask per lesion.
+
+Inputs: an image file (NRRD, NIfTI, MHA, ...) or a DICOM series folder; lesions from a Slicer ``.seg.nrrd``
+(names, colours, overlapping layers, terminology → site), a multi-label labelmap (one label per lesion,
+optional label→name CSV) or a folder of binary masks. Every lesion mask ends up on the image grid
+(:func:`conform_mask`), because PyRadiomics anchors its resampling grid to the mask's index grid.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+
+log = logging.getLogger(__name__)
+
+MASK_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
+# Relative tolerance (of the voxel size) below which two grids count as the same grid.
+GRID_TOLERANCE = 1e-4
+# How far (in voxels) a lesion's voxels may reach outside the image before the geometry is rejected;
+# the same tolerance PyRadiomics uses for ``correctMask``.
+EXTENT_TOLERANCE = 1e-3
+
+
+class MaskGeometryError(ValueError):
+    """A mask cannot be placed on the image grid (different orientation or outside the image)."""
+
+
+@dataclass
+class Lesion:
+    """One lesion: a binary (UInt8, 0/1) mask, on the image grid once it went through :func:`conform_mask`.
+
+    ``error`` marks a lesion that was read but cannot be used (its row gets ``Status = "error: ..."``).
+    Pickling stores only the mask's bounding box, so sending lesions to worker processes is cheap.
+    """
+
+    name: str
+    mask: sitk.Image
+    site: str | None = None
+    color: tuple[float, ...] | None = None
+    segment_id: str | None = None
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["mask"] = _pack_mask(self.mask)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        state["mask"] = _unpack_mask(state["mask"])
+        self.__dict__.update(state)
+
+    @property
+    def voxel_count(self) -> int:
+        return int(np.count_nonzero(sitk.GetArrayViewFromImage(self.mask)))
+
+
+def _geometry(image: sitk.Image) -> dict[str, Any]:
+    return {
+        "size": list(image.GetSize()), "spacing": list(image.GetSpacing()),
+        "origin": list(image.GetOrigin()), "direction": list(image.GetDirection()),
+    }
+
+
+def _pack_mask(mask: sitk.Image) -> dict[str, Any]:
+    array = sitk.GetArrayViewFromImage(mask)
+    nonzero = np.nonzero(array)
+    if nonzero[0].size:
+        low = [int(axis.min()) for axis in nonzero]
+        high = [int(axis.max()) + 1 for axis in nonzero]
+    else:
+        low, high = [0] * array.ndim, [0] * array.ndim
+    crop = np.array(array[tuple(slice(lo, hi) for lo, hi in zip(low, high))])
+    return {"geometry": _geometry(mask), "low": low, "crop": crop, "pixel": mask.GetPixelID()}
+
+
+def _unpack_mask(packed: dict[str, Any]) -> sitk.Image:
+    geometry = packed["geometry"]
+    array = np.zeros(tuple(reversed(geometry["size"])), dtype=packed["crop"].dtype)
+    region = tuple(slice(lo, lo + n) for lo, n in zip(packed["low"], packed["crop"].shape))
+    array[region] = packed["crop"]
+    mask = sitk.GetImageFromArray(array)
+    mask.SetSpacing(geometry["spacing"])
+    mask.SetOrigin(geometry["origin"])
+    mask.SetDirection(geometry["direction"])
+    return mask
+
+
+def load_image(path: str | os.PathLike[str]) -> sitk.Image:
+    """An image file, or the largest DICOM series in a folder."""
+    path = Path(path)
+    if path.is_dir():
+        reader = sitk.ImageSeriesReader()
+        series = reader.GetGDCMSeriesIDs(str(path))
+        if not series:
+            raise FileNotFoundError(f"no DICOM series found in folder {path}")
+        files = max((reader.GetGDCMSeriesFileNames(str(path), sid) for sid in series), key=len)
+        if len(series) > 1:
+            log.warning("%s holds %d DICOM series; using the largest (%d files)", path, len(series), len(files))
+        reader.SetFileNames(files)
+        return reader.Execute()
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        raise ValueError(f"cannot read image {path}: {str(error).strip().splitlines()[-1]}") from error
+
+
+def _same_grid(a: sitk.Image, b: sitk.Image) -> bool:
+    spacing = np.array(a.GetSpacing())
+    return (
+        a.GetSize() == b.GetSize()
+        and np.allclose(a.GetSpacing(), b.GetSpacing(), rtol=GRID_TOLERANCE, atol=0)
+        and np.allclose(a.GetOrigin(), b.GetOrigin(), rtol=0, atol=GRID_TOLERANCE * spacing.min())
+        and np.allclose(a.GetDirection(), b.GetDirection(), atol=GRID_TOLERANCE)
+    )
+
+
+def conform_mask(mask: sitk.Image, reference: sitk.Image, name: str = "") -> tuple[sitk.Image, str | None]:
+    """A binary UInt8 mask on the reference grid, and a note when it had to be resampled.
+
+    Same grid (within rounding): the reference's geometry is copied. Same orientation, lesion inside the
+    image: nearest-neighbour resampling onto the image grid (e.g. a Slicer segmentation cropped to its
+    extent). Anything else raises :class:`MaskGeometryError` naming the lesion.
+    """
+    label = f"lesion '{name}'" if name else "mask"
+    if mask.GetNumberOfComponentsPerPixel() != 1:
+        raise MaskGeometryError(f"{label}: expected a scalar mask, got {mask.GetNumberOfComponentsPerPixel()} components")
+    if mask.GetDimension() != reference.GetDimension():
+        raise MaskGeometryError(f"{label}: mask is {mask.GetDimension()}D, image is {reference.GetDimension()}D")
+    binary = sitk.Cast(sitk.NotEqual(mask, 0), sitk.sitkUInt8)
+    if _same_grid(binary, reference):
+        binary.CopyInformation(reference)
+        return binary, None
+    if not np.allclose(mask.GetDirection(), reference.GetDirection(), atol=1e-3):
+        raise MaskGeometryError(
+            f"{label}: mask orientation {np.round(mask.GetDirection(), 4).tolist()} differs from the image "
+            f"orientation {np.round(reference.GetDirection(), 4).tolist()}"
+        )
+    array = sitk.GetArrayViewFromImage(binary)
+    nonzero = np.nonzero(array)
+    if nonzero[0].size:
+        corners = []
+        for index in ([int(a.min()) - 0.5 for a in reversed(nonzero)], [int(a.max()) + 0.5 for a in reversed(nonzero)]):
+            point = binary.TransformContinuousIndexToPhysicalPoint(index)
+            corners.append(reference.TransformPhysicalPointToContinuousIndex(point))
+        low, high = np.min(corners, axis=0), np.max(corners, axis=0)
+        if np.any(low < -0.5 - EXTENT_TOLERANCE) or np.any(high > np.array(reference.GetSize()) - 0.5 + EXTENT_TOLERANCE):
+            raise MaskGeometryError(
+                f"{label}: the segmented voxels reach outside the image (continuous index {np.round(low, 2).tolist()}"
+                f" .. {np.round(high, 2).tolist()}, image size {list(reference.GetSize())})"
+            )
+    resampled = sitk.Resample(binary, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    note = (
+        f"{label}: mask grid (size {list(mask.GetSize())}, spacing {np.round(mask.GetSpacing(), 4).tolist()}) "
+        "differs from the image grid; resampled with nearest neighbour"
+    )
+    return resampled, note
+
+
+def _read_key_value_csv(path: str | os.PathLike[str], what: str) -> dict[str, str]:
+    """First column → second column of a CSV with a header row (e.g. ``Label,LesionID`` or ``LesionID,Site``)."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if frame.shape[1] < 2:
+        raise ValueError(f"{path}: a {what} CSV needs two columns (key, value), found {list(frame.columns)}")
+    return {str(k).strip(): str(v).strip() for k, v in zip(frame.iloc[:, 0], frame.iloc[:, 1])}
+
+
+def _site_from_segment(segment: dict[str, Any]) -> str | None:
+    tags = segment.get("tags", {})
+    for key in ("Site", "site", "MIRV.Site"):
+        if tags.get(key):
+            return tags[key]
+    region = segment.get("terminology", {}).get("anatomicRegion")
+    if region and len(region) > 2 and region[2]:
+        return region[2]
+    return None
+
+
+def _image_from_ijk(voxels: np.ndarray, ijk_to_lps: np.ndarray) -> sitk.Image:
+    """A SimpleITK image from an (i, j, k) array and its 4×4 IJK→LPS matrix (slicerio's layout)."""
+    matrix = np.asarray(ijk_to_lps, dtype=float)
+    spacing = np.linalg.norm(matrix[:3, :3], axis=0)
+    image = sitk.GetImageFromArray(np.ascontiguousarray(np.transpose(voxels, (2, 1, 0))))
+    image.SetSpacing(spacing.tolist())
+    image.SetOrigin(matrix[:3, 3].tolist())
+    image.SetDirection((matrix[:3, :3] / spacing).flatten().tolist())
+    return image
+
+
+def _lesions_from_seg_nrrd(path: Path) -> list[Lesion]:
+    import slicerio
+
+    segmentation = slicerio.read_segmentation(str(path))
+    lesions = []
+    for segment in segmentation["segments"]:
+        mask = _image_from_ijk(slicerio.segment_mask(segmentation, segment).astype(np.uint8), segmentation["ijkToLPS"])
+        color = tuple(float(c) for c in segment["color"]) if "color" in segment else None
+        lesions.append(Lesion(segment.get("name", segment["id"]), mask, _site_from_segment(segment), color, segment["id"]))
+    return lesions
+
+
+def _lesions_from_labelmap(path: Path, names: dict[str, str] | None) -> list[Lesion]:
+    labelmap = load_image(path)
+    if labelmap.GetNumberOfComponentsPerPixel() != 1:
+        raise ValueError(f"{path}: a labelmap must be scalar; for a multi-layer segmentation use a .seg.nrrd")
+    array = sitk.GetArrayViewFromImage(labelmap)
+    labels = [int(v) for v in np.unique(array) if v != 0]
+    if not labels:
+        log.warning("%s: the labelmap contains no lesion (all voxels are 0)", path)
+    lesions = []
+    for value in labels:
+        mask = sitk.GetImageFromArray((array == value).astype(np.uint8))
+        mask.CopyInformation(labelmap)
+        name = (names or {}).get(str(value), str(value))
+        lesions.append(Lesion(name, mask, segment_id=str(value)))
+    if names:
+        unused = sorted(set(names) - {str(v) for v in labels})
+        if unused:
+            log.warning("%s: labels %s from the names CSV are not in the labelmap", path, unused)
+    return lesions
+
+
+def _lesions_from_folder(path: Path) -> list[Lesion]:
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(MASK_SUFFIXES))
+    if not files:
+        raise FileNotFoundError(f"no mask files ({', '.join(MASK_SUFFIXES)}) in folder {path}")
+    lesions = []
+    for file in files:
+        name = file.name
+        for suffix in sorted(MASK_SUFFIXES, key=len, reverse=True):
+            if name.lower().endswith(suffix):
+                name = name[: -len(suffix)]
+                break
+        lesions.append(Lesion(name, load_image(file), segment_id=file.name))
+    return lesions
+
+
+def split_connected_components(lesion: Lesion, min_voxels: int = 1) -> list[Lesion]:
+    """One lesion per connected component (26-connected), largest first; smaller than ``min_voxels`` dropped."""
+    binary = sitk.Cast(sitk.NotEqual(lesion.mask, 0), sitk.sitkUInt8)
+    components = sitk.RelabelComponent(sitk.ConnectedComponent(binary, True), sortByObjectSize=True)
+    array = sitk.GetArrayViewFromImage(components)
+    counts = np.bincount(array.ravel())[1:]
+    kept = [label for label, count in enumerate(counts, start=1) if count >= min_voxels]
+    if len(kept) < len(counts):
+        log.info("lesion '%s': %d component(s) below %d voxels dropped", lesion.name, len(counts) - len(kept), min_voxels)
+    parts = []
+    for label in kept:
+        mask = sitk.GetImageFromArray((array == label).astype(np.uint8))
+        mask.CopyInformation(lesion.mask)
+        name = lesion.name if len(kept) == 1 else f"{lesion.name}-{label}"
+        segment_id = lesion.segment_id if len(kept) == 1 else f"{lesion.segment_id or lesion.name}#{label}"
+        parts.append(Lesion(name, mask, lesion.site, lesion.color, segment_id))
+    return parts
+
+
+def load_lesions(
+    path: str | os.PathLike[str],
+    reference_image: sitk.Image | None = None,
+    names_csv: str | os.PathLike[str] | None = None,
+    sites_csv: str | os.PathLike[str] | None = None,
+    split_components: bool = False,
+    min_voxels: int = 10,
+) -> list[Lesion]:
+    """Lesions from a ``.seg.nrrd``, a labelmap file, or a folder of binary masks.
+
+    ``names_csv`` maps label values to lesion names (labelmaps); ``sites_csv`` maps lesion names to sites
+    and overrides sites from segment terminology. With ``reference_image`` every mask is put on the image
+    grid; a mask that cannot be becomes a lesion with ``error`` set instead of stopping the patient.
+    """
+    path = Path(path)
+    names = _read_key_value_csv(names_csv, "label→name") if names_csv else None
+    if path.is_dir():
+        lesions = _lesions_from_folder(path)
+    elif not path.is_file():
+        raise FileNotFoundError(f"lesion segmentation not found: {path}")
+    elif path.name.lower().endswith(".seg.nrrd"):
+        lesions = _lesions_from_seg_nrrd(path)
+    else:
+        lesions = _lesions_from_labelmap(path, names)
+    if split_components:
+        lesions = [part for lesion in lesions for part in split_connected_components(lesion, min_voxels)]
+    if sites_csv:
+        sites = _read_key_value_csv(sites_csv, "lesion→site")
+        for lesion in lesions:
+            lesion.site = sites.get(lesion.name, lesion.site)
+    _make_names_unique(lesions, path)
+    if reference_image is not None:
+        for lesion in lesions:
+            try:
+                lesion.mask, note = conform_mask(lesion.mask, reference_image, lesion.name)
+            except MaskGeometryError as error:
+                lesion.error = f"{path}: {error}"
+                log.warning("%s", lesion.error)
+                continue
+            if note:
+                lesion.notes.append(note)
+    return lesions
+
+
+def _make_names_unique(lesions: list[Lesion], source: Path) -> None:
+    seen: dict[str, int] = {}
+    for lesion in lesions:
+        if lesion.name in seen:
+            seen[lesion.name] += 1
+            new = f"{lesion.name}_{seen[lesion.name]}"
+            log.warning("%s: duplicate lesion name '%s' renamed to '%s'", source, lesion.name, new)
+            lesion.name = new
+        else:
+            seen[lesion.name] = 1
