@@ -134,7 +134,12 @@ class LesionTable:
 
 def _numeric_features(features: pd.DataFrame, ids: pd.DataFrame, source: str) -> pd.DataFrame:
     """Float features; any text value is an error naming patient, lesion, feature and the offending text."""
-    converted = features.apply(pd.to_numeric, errors="coerce").astype(float)
+    text = [c for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
+    if not text:
+        return features.astype(float, copy=False)
+    converted = features.copy()
+    converted[text] = features[text].apply(pd.to_numeric, errors="coerce")
+    converted = converted.astype(float)
     bad = converted.isna() & features.notna()
     if bad.to_numpy().any():
         rows, cols = np.nonzero(bad.to_numpy())

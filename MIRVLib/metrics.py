@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -137,7 +138,7 @@ def _pair_summary(matrix: np.ndarray, lesion_ids: tuple[str, ...]) -> tuple[list
     n = matrix.shape[0]
     if n < 2:
         return [np.nan] * len(_STATS), ""
-    upper_i, upper_j = np.triu_indices(n, k=1)
+    upper_i, upper_j = _upper_pairs(n)
     pairs = matrix[upper_i, upper_j]
     defined = np.isfinite(pairs)
     if not defined.any():
@@ -145,4 +146,15 @@ def _pair_summary(matrix: np.ndarray, lesion_ids: tuple[str, ...]) -> tuple[list
     values = pairs[defined]
     best = np.flatnonzero(defined)[np.argmax(values)]
     pair = f"{lesion_ids[upper_i[best]]}{PAIR_SEPARATOR}{lesion_ids[upper_j[best]]}"
-    return [float(values.max()), float(values.mean()), float(np.median(values)), float(values.std(ddof=0))], pair
+    ordered = np.sort(values)
+    half = len(ordered) // 2
+    median = ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
+    mean = values.mean()
+    std = np.sqrt(np.mean((values - mean) ** 2))
+    return [float(ordered[-1]), float(mean), float(median), float(std)], pair
+
+
+@lru_cache(maxsize=128)
+def _upper_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row/column indices of the pairs i < j (cached: every patient with n lesions shares them)."""
+    return np.triu_indices(n, k=1)

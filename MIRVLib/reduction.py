@@ -215,10 +215,12 @@ def _ranks(values: np.ndarray) -> np.ndarray:
 
 
 def _standardised(values: np.ndarray) -> np.ndarray:
+    """Columns centred and scaled to unit norm (in one new array: cohorts can hold 10⁸ values)."""
     centred = values - values.mean(axis=0)
-    norm = np.sqrt((centred**2).sum(axis=0))
+    norm = np.sqrt(np.einsum("ij,ij->j", centred, centred))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return centred / norm
+        centred /= norm
+    return centred
 
 
 def _correlation_with(columns: np.ndarray, vector: np.ndarray) -> np.ndarray:
