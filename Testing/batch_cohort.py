@@ -53,8 +53,9 @@ def make_patient(folder: Path, index: int, *, empty_lesion: bool = False, corrup
     ``corrupt`` truncates the image's voxel data while keeping a valid header.
     """
     rng = np.random.default_rng(1000 + index)
-    ct = rng.normal(40.0, 12.0, SIZE).astype(np.float32) - 0.0
     zz, yy, xx = np.indices(SIZE)
+    body = ((xx - 23.5) / 23.0) ** 2 + ((yy - 23.5) / 23.0) ** 2 <= 1.0  # soft tissue, air in the corners
+    ct = np.where(body, rng.normal(40.0, 12.0, SIZE), rng.normal(-1000.0, 5.0, SIZE)).astype(np.float32)
     lesion_dir = folder / "lesions"
     lesion_dir.mkdir(parents=True, exist_ok=True)
     num_lesions = 2 + index % 3

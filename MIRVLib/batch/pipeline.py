@@ -168,8 +168,6 @@ def write_outputs(
     scored = None
     try:
         ok = lesions[lesions["Status"] == "ok"].drop(columns=["SegmentID", "Status"])
-        if ok["Site"].isna().all():
-            ok = ok.drop(columns=["Site"])
         table = LesionTable.from_frame(ok, source=str(out / "lesions.csv"), nonfinite="drop-lesion")
         if model:
             model_file = model_path(model)

@@ -7,7 +7,9 @@ Why this shape:
   so a worker reads and prepares each patient's image once however many of its lesions it gets. Tasks carry
   only file paths and a lesion index, never voxel data, so nothing large crosses the network.
 * **A window of patients in flight** (workers + 1) and priorities that finish started patients first keep
-  the per-worker cache hot and worker memory bounded by about two patients.
+  the per-worker cache (the last three patients) hot and worker memory bounded by three patients. On two
+  workers no image is ever read twice by a worker; on larger clusters a rare re-read can happen and is
+  counted in the provenance (``imageReadsPerWorker``).
 * **Results stream back** (`distributed.as_completed`); each patient is handed to ``on_patient`` (which
   stores it) the moment its last lesion returns. Task functions never raise: an error becomes a failure
   record, so one bad patient or lesion never aborts the cohort. A lost worker fails only its patients, and
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+import SimpleITK as sitk
 
 from MIRVLib.batch.manifest import ManifestRow
 from MIRVLib.batch.store import PatientResult
@@ -35,7 +38,7 @@ log = logging.getLogger(__name__)
 
 BASELINE, FOLLOW_UP = "baseline", "follow-up"
 META_COLUMNS = ["PatientID", "LesionID", "SegmentID", "Site", "Status"]
-_CACHE_PATIENTS = 2
+_CACHE_PATIENTS = 3
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class PatientTask:
     lesions: str
     sites: str | None
     preset: str
+    single_threaded: bool = False  # Dask workers: one SimpleITK thread each, the cluster supplies parallelism
 
     @property
     def cache_key(self) -> tuple[str, ...]:
@@ -60,14 +64,16 @@ _worker_cache: collections.OrderedDict[tuple[str, ...], tuple[Any, list[Any]]] =
 def _loaded(task: PatientTask) -> tuple[Any, list[Any], bool]:
     """Prepared image and lesions of ``task`` from this process's cache; True when read just now."""
     from MIRVLib.extraction import prepare_image
-    from MIRVLib.lesions import load_image, load_lesions
+    from MIRVLib.lesions import load_lesions
 
+    if task.single_threaded and sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() != 1:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+        logging.getLogger("radiomics").setLevel(logging.ERROR)
     if task.cache_key in _worker_cache:
         _worker_cache.move_to_end(task.cache_key)
         return (*_worker_cache[task.cache_key], False)
-    image = load_image(task.image)
-    lesions = load_lesions(task.lesions, reference_image=image, sites_csv=task.sites)
-    prepared = prepare_image(image, task.preset)
+    prepared = prepare_image(task.image, task.preset, task.patient_id)
+    lesions = load_lesions(task.lesions, reference_image=prepared.image, sites_csv=task.sites)
     _worker_cache[task.cache_key] = (prepared, lesions)
     while len(_worker_cache) > _CACHE_PATIENTS:
         _worker_cache.popitem(last=False)
@@ -80,12 +86,22 @@ def _error(error: BaseException) -> str:
 
 
 def inventory_task(task: PatientTask) -> dict[str, Any]:
-    """Load a patient time point (filling this worker's cache) and list its lesions; never raises."""
+    """Load a patient time point (filling this worker's cache), list and check its lesions; never raises."""
+    from MIRVLib.extraction import lesion_checks
+
     try:
-        _, lesions, read_now = _loaded(task)
+        prepared, lesions, read_now = _loaded(task)
+        notes = lesion_checks(prepared.image, lesions)
     except Exception as error:  # noqa: BLE001 - any reason a patient cannot be loaded is recorded
         return {"error": _error(error), "imageRead": True, "worker": os.getpid()}
-    return {"lesions": [lesion.name for lesion in lesions], "imageRead": read_now, "worker": os.getpid()}
+    provenance = {
+        "image": {"source": prepared.source, "sha256": prepared.sha256, "geometry": prepared.geometry},
+        "imageWarnings": prepared.warnings,
+        "lesions": [{"LesionID": lesion.name, "SegmentID": lesion.segment_id, "site": lesion.site,
+                     "voxels": lesion.voxel_count, "warnings": notes.get(lesion.name, [])} for lesion in lesions],
+    }
+    return {"lesions": [lesion.name for lesion in lesions], "provenance": provenance, "imageRead": read_now,
+            "worker": os.getpid()}
 
 
 def lesion_task(task: PatientTask, index: int) -> dict[str, Any]:
@@ -94,11 +110,10 @@ def lesion_task(task: PatientTask, index: int) -> dict[str, Any]:
 
     try:
         prepared, lesions, read_now = _loaded(task)
-        row = dict(extract_lesion(prepared, lesions[index], task.preset))
+        row = extract_lesion(prepared, lesions[index])
     except Exception as error:  # noqa: BLE001 - extract_lesion handles lesion errors; this is the rest
-        row = {"LesionID": f"#{index + 1}", "Status": f"error: {_error(error)}"}
+        row = {"PatientID": task.patient_id, "LesionID": f"#{index + 1}", "Status": f"error: {_error(error)}"}
         read_now = False
-    row["PatientID"] = task.patient_id
     return {"row": row, "index": index, "imageRead": read_now, "worker": os.getpid()}
 
 
@@ -120,6 +135,7 @@ class _Patient:
     rows: dict[str, dict[int, dict[str, Any]]] = field(default_factory=lambda: {BASELINE: {}, FOLLOW_UP: {}})
     failures: list[dict[str, str]] = field(default_factory=list)
     image_reads: collections.Counter = field(default_factory=collections.Counter)
+    provenance: dict[str, Any] = field(default_factory=dict)
     transient: bool = False
 
     def fail(self, stage: str, reason: str, lesion: str = "") -> None:
@@ -225,12 +241,12 @@ def run_patients(
         engine.close()
 
 
-def _tasks(row: ManifestRow, preset: str, follow_up_preset: str) -> dict[str, PatientTask]:
+def _tasks(row: ManifestRow, preset: str, follow_up_preset: str, single_threaded: bool) -> dict[str, PatientTask]:
     sites = str(row.sites) if row.sites else None
-    tasks = {BASELINE: PatientTask(row.patient_id, str(row.image), str(row.lesions), sites, preset)}
+    tasks = {BASELINE: PatientTask(row.patient_id, str(row.image), str(row.lesions), sites, preset, single_threaded)}
     if row.follow_up_image and row.follow_up_lesions:
         tasks[FOLLOW_UP] = PatientTask(row.patient_id, str(row.follow_up_image), str(row.follow_up_lesions),
-                                       sites, follow_up_preset)
+                                       sites, follow_up_preset, single_threaded)
     return tasks
 
 
@@ -246,7 +262,7 @@ def _schedule(engine: Any, rows: list[ManifestRow], preset: str, follow_up_prese
         while pending and len(active) < window:
             order, row = pending.popleft()
             patient = active[order] = _Patient(row, order)
-            for timepoint, task in _tasks(row, preset, follow_up_preset).items():
+            for timepoint, task in _tasks(row, preset, follow_up_preset, isinstance(engine, _DaskEngine)).items():
                 patient.waiting += 1
                 # Lower priority than any lesion task: finish started patients before loading new ones.
                 engine.submit(inventory_task, task, tag=(order, timepoint, None, task), priority=-order)
@@ -270,6 +286,7 @@ def _schedule(engine: Any, rows: list[ManifestRow], preset: str, follow_up_prese
             elif not outcome["lesions"] and timepoint == BASELINE:
                 patient.fail("lesions", f"no lesions in {task.lesions}")
             else:
+                patient.provenance[timepoint] = outcome["provenance"]
                 for i in range(len(outcome["lesions"])):
                     patient.waiting += 1
                     engine.submit(lesion_task, task, i, tag=(order, timepoint, i, task), priority=total - order)
@@ -304,7 +321,7 @@ def _result(patient: _Patient) -> PatientResult:
         lesions=lesions,
         follow_up=volumes,
         failures=patient.failures,
-        provenance={"imageReadsPerWorker": sorted(patient.image_reads.values(), reverse=True)},
+        provenance={**patient.provenance, "imageReadsPerWorker": sorted(patient.image_reads.values(), reverse=True)},
         transient=patient.transient,
     )
 
