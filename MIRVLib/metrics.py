@@ -110,8 +110,8 @@ def cohort_mirv(scaled: pd.DataFrame, progress: ProgressCallback | None = None) 
             results.append(patient_mirv(str(patient_id), values[rows], list(lesion_ids[rows])))
         except Exception as error:  # one bad patient never aborts a cohort
             log.error("patient %s: MIRV failed: %s", patient_id, error)
-            empty = np.full((0, 0), np.nan)
-            results.append(PatientMIRV(str(patient_id), tuple(lesion_ids[rows]), empty, empty, f"error: {error}"))
+            undefined = np.full((len(rows), len(rows)), np.nan)
+            results.append(PatientMIRV(str(patient_id), tuple(lesion_ids[rows]), undefined, undefined, f"error: {error}"))
         if progress is not None and (count == total or count % 100 == 0):
             progress(count / total, f"MIRV {count}/{total} patients")
     return results

@@ -100,3 +100,18 @@ def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path, capsys):
     path.write_text("PatientID,LesionID,f\nP1,L1,1\nP1,L1,2\n")
     assert main(["cohort", "--features", str(path), "--out", str(tmp_path / "o")]) == 1
     assert "duplicate (PatientID, LesionID): P1/L1" in capsys.readouterr().err
+
+
+def test_nonfinite_lesion_is_dropped_reported_and_the_rest_scored(tmp_path, caplog):
+    rows = ["PatientID,LesionID,a,original_shape_VoxelVolume,b"]
+    values = [(1, 10, 5), (2, 20, 3), (3, 30, "nan"), (4, 15, 1), (0, 12, 2), (6, 40, 7)]
+    rows += [f"P{i // 2},L{i % 2},{a},{v},{b}" for i, (a, v, b) in enumerate(values)]
+    path = tmp_path / "lesions.csv"
+    path.write_text("\n".join(rows) + "\n")
+    assert main(["cohort", "--features", str(path), "--variance-quantile", "0", "--volume-correlation", "1",
+                 "--out", str(tmp_path / "o")]) == 0
+    assert "patient P1 lesion L0: b = nan -> drop-lesion" in caplog.text
+    provenance = json.loads((tmp_path / "o" / "provenance.json").read_text())
+    assert provenance["droppedLesions"] == ["P1/L0"]
+    patients = pd.read_csv(tmp_path / "o" / "patients.csv").set_index("PatientID")
+    assert patients.loc["P1", "NumLesions"] == 1 and patients.loc["P0", "NumLesions"] == 2

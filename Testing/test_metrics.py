@@ -100,3 +100,22 @@ def test_coefficient_of_variation_matches_scipy():
     expected = np.abs(variation(raw.loc["P1", ["f1", "f2"]].to_numpy(), axis=0))
     np.testing.assert_allclose(cov.loc["P1", ["f1", "f2"]].to_numpy(), expected, rtol=1e-12)
     assert np.isnan(cov.loc["P1", "f3"]) and cov.loc["P2"].isna().all()
+
+
+def test_a_failing_patient_is_reported_and_the_cohort_continues(monkeypatch):
+    import MIRVLib.metrics as metrics
+
+    real = metrics.patient_mirv
+
+    def flaky(patient_id, vectors, lesion_ids=None):
+        if patient_id == "BAD":
+            raise RuntimeError("corrupt vectors")
+        return real(patient_id, vectors, lesion_ids)
+
+    monkeypatch.setattr(metrics, "patient_mirv", flaky)
+    index = pd.MultiIndex.from_tuples([("BAD", "L1"), ("BAD", "L2"), ("OK", "L1"), ("OK", "L2")])
+    results = cohort_mirv(pd.DataFrame([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]], index=index))
+    bad, ok = results
+    assert bad.undefined_reason == "error: corrupt vectors" and np.isnan(bad.summary()["MIRVMaxDistance"])
+    assert bad.distance_frame().shape == (2, 2)
+    assert ok.summary()["MIRVMaxDistance"] == math.sqrt(2)
