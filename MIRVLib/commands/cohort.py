@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from tqdm import tqdm
@@ -14,8 +13,6 @@ from MIRVLib.provenance import provenance_record, sha256_file
 from MIRVLib.reduction import PRESETS, FeatureReduction, ModelError, ReductionSettings
 from MIRVLib.resources import model_path
 from MIRVLib.response import DEFAULT_RESPONSE_THRESHOLD, MISSING_FOLLOWUP_POLICIES, VolumeTableError, read_volumes
-
-log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
