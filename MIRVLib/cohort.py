@@ -124,11 +124,14 @@ def write_cohort(result: CohortResult, out_dir: str | os.PathLike[str], provenan
         "Mean": reduction.mean, "Std": reduction.std,
     }))
     matrices = out / "matrices"
-    stems: dict[str, str] = {}
+    used: set[str] = set()
     for patient in result.mirv:
-        stem = safe_file_stem(patient.patient_id)
-        if stems.setdefault(stem, patient.patient_id) != patient.patient_id:
-            stem = f"{stem}_{len(stems)}"
+        stem = base = safe_file_stem(patient.patient_id)
+        suffix = 1
+        while stem in used:  # two ids that differ only in unsafe characters stay two files
+            suffix += 1
+            stem = f"{base}_{suffix}"
+        used.add(stem)
         for name, frame in (("dissimilarity", patient.dissimilarity_frame()), ("distance", patient.distance_frame())):
             frame.index.name = LESION_ID
             atomic_write_csv(matrices / f"{stem}_{name}.csv", frame, index=True)

@@ -115,3 +115,24 @@ def test_nonfinite_lesion_is_dropped_reported_and_the_rest_scored(tmp_path, capl
     assert provenance["droppedLesions"] == ["P1/L0"]
     patients = pd.read_csv(tmp_path / "o" / "patients.csv").set_index("PatientID")
     assert patients.loc["P1", "NumLesions"] == 1 and patients.loc["P0", "NumLesions"] == 2
+
+
+def test_patient_ids_become_safe_distinct_file_names(tmp_path):
+    from MIRVLib.cohort import write_cohort
+
+    frame = pd.DataFrame({
+        "PatientID": ["A/1", "A/1", "A:1", "A:1", "B"], "LesionID": ["x", "y", "x", "y", "x"],
+        "f": [1.0, -2.0, 3.0, 4.0, -1.0], "g": [0.5, 2.0, -1.0, 1.0, 3.0],
+        "original_shape_VoxelVolume": [10.0, 20.0, 30.0, 40.0, 50.0],
+    })
+    reduction = FeatureReduction.from_dict({
+        "format": "mirv-model", "formatVersion": 1, "preset": "paper",
+        "features": [{"name": "f", "mean": 0.0, "std": 1.0}, {"name": "g", "mean": 0.0, "std": 2.0}],
+    })
+    result = score_cohort(LesionTable.from_frame(frame), reduction)
+    write_cohort(result, tmp_path, {})
+    names = sorted(p.name for p in (tmp_path / "matrices").glob("*_distance.csv"))
+    assert names == ["A_1_2_distance.csv", "A_1_distance.csv", "B_distance.csv"]
+    # Vectors (1, .25) and (-2, 1): distance sqrt(9 + .5625).
+    distance = pd.read_csv(tmp_path / "matrices" / "A_1_distance.csv", index_col="LesionID")
+    assert distance.loc["x", "y"] == pytest.approx(np.sqrt(9.5625), rel=1e-15)
