@@ -155,9 +155,9 @@ def simulation_plot(result: SimulationResult) -> Figure:
         right.plot(rows["k"], rows["mean"], marker="o", color=colours[index], label=index)
         right.fill_between(rows["k"], rows["cohort_mean_lower_95"], rows["cohort_mean_upper_95"], color=colours[index], alpha=0.2)
     right.axhline(target, color="grey", linestyle="--", linewidth=0.8)
-    needed = ", ".join(f"{r['index']}: {'k=' + str(int(r['lesions_needed'])) if pd.notna(r['lesions_needed']) else 'not reached'}"
-                       for _, r in result.lesions_needed.iterrows())
-    right.set_title(f"Random k lesions — {target:g} % reached at {needed}", fontsize=9)
+    needed = ", ".join(f"{r['index']} k = {int(r['lesions_needed'])}" if pd.notna(r["lesions_needed"])
+                       else f"{r['index']} not reached" for _, r in result.lesions_needed.iterrows())
+    right.set_title(f"Random k lesions; {target:g} % reached at\n{needed}", fontsize=9)
     right.set_xlabel("lesions sampled (k)")
     right.set_ylabel("% recovered (mean, 95 % interval of the cohort mean)")
     right.set_ylim(0, 105)
