@@ -202,13 +202,22 @@ def extract_lesion(
         row = _row(prepared, lesion, STATUS_OK)
         row.update((name, float(value)) for name, value in result.items() if not name.startswith("diagnostics_"))
         if ith:
-            from MIRVLib.ith import ith_score
-
-            row[ITH_COLUMN] = ith_score(image, mask, label=label)
+            row[ITH_COLUMN] = _ith(image, mask, label, lesion.name)
         return row
     except Exception as error:  # a failing lesion never stops its patient
         message = str(error).strip() or type(error).__name__
         return _error(prepared, lesion, message)
+
+
+def _ith(image: sitk.Image, mask: sitk.Image, label: int, name: str) -> float:
+    """ITHscore on the lesion's (resampled) crop; a failure leaves NaN instead of failing the features."""
+    from MIRVLib.ith import ith_score
+
+    try:
+        return ith_score(image, mask, label=label)
+    except Exception as error:
+        log.warning("lesion '%s': ITH score not computed: %s", name, error)
+        return float("nan")
 
 
 # ---------------------------------------------------------------- process pool (one task per lesion)
@@ -349,7 +358,7 @@ def _mask_sha256(mask: sitk.Image) -> str:
 
 
 def extract_patient(
-    image: sitk.Image | str | os.PathLike[str],
+    image: sitk.Image | str | os.PathLike[str] | PreparedImage,
     lesions: list[Lesion],
     preset: str | os.PathLike[str] | Preset = "MIRV-CT",
     patient_id: str = "",
@@ -357,9 +366,16 @@ def extract_patient(
     progress: ProgressCallback | None = None,
     ith: bool = False,
 ) -> ExtractionResult:
-    """Every lesion of one patient: one row per lesion (metadata, ``Status``, features) and provenance."""
-    warm_up_workers(jobs if len(lesions) > 1 else 1)
-    prepared = prepare_image(image, preset, patient_id)
+    """Every lesion of one patient: one row per lesion (metadata, ``Status``, features) and provenance.
+
+    ``image`` may already be a :class:`PreparedImage` (then ``preset`` and ``patient_id`` come from it).
+    ``progress(done, total, lesion_name)`` is called after each lesion (tqdm on the CLI, Qt in Slicer).
+    """
+    if isinstance(image, PreparedImage):
+        prepared, patient_id = image, image.patient_id
+    else:
+        warm_up_workers(jobs if len(lesions) > 1 else 1)
+        prepared = prepare_image(image, preset, patient_id)
     notes = lesion_checks(prepared.image, lesions)
     for name, messages in notes.items():
         for message in messages:
