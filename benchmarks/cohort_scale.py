@@ -2,7 +2,9 @@
 
 Each patient has 5 lesions × 1218 features (the MIRV-CT feature count); half of the features are
 independent noise with feature-specific scales, half come in correlated blocks, so the reduction has real
-work to do. Prints wall time per stage and the 10k/1k ratio: linear cost in patients gives ≈ 10.
+work to do. Prints wall time per stage (validate the table, fit the reduction, score every patient) and
+the 10k/1k ratio: linear cost in patients gives ≈ 10. Fitting ranks every feature for Spearman's ρ, an
+n log n sort, so its ratio sits slightly above 10.
 
     .venv/bin/python benchmarks/cohort_scale.py [--patients 1000 10000] [--lesions 5]
 """
@@ -42,7 +44,16 @@ def synthetic_frame(patients: int, lesions: int, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-def measure(patients: int, lesions: int, preset: str) -> dict[str, float]:
+def measure(patients: int, lesions: int, preset: str, repeats: int) -> dict[str, float]:
+    """Best of `repeats` runs per stage: the machine is shared, the minimum is the least disturbed time."""
+    runs = [_measure_once(patients, lesions, preset) for _ in range(repeats)]
+    best = {stage: min(run[stage] for run in runs) for stage in runs[0]}
+    print(f"{patients:>6} patients × {lesions} lesions × {N_FEATURES} features ({preset}), best of {repeats}: "
+          + ", ".join(f"{k} {v:.2f} s" for k, v in best.items()), flush=True)
+    return best
+
+
+def _measure_once(patients: int, lesions: int, preset: str) -> dict[str, float]:
     frame = synthetic_frame(patients, lesions)
     times: dict[str, float] = {}
     start = time.perf_counter()
@@ -56,10 +67,7 @@ def measure(patients: int, lesions: int, preset: str) -> dict[str, float]:
     result = score_cohort(table, reduction)
     times["score"] = time.perf_counter() - start
     times["total"] = times["validate"] + times["fit"] + times["score"]
-    assert len(result.patients) == patients
-    print(f"{patients:>6} patients × {lesions} lesions × {N_FEATURES} features ({preset}): "
-          f"{reduction.step_counts['selected']} selected; "
-          + ", ".join(f"{k} {v:.2f} s" for k, v in times.items()), flush=True)
+    assert len(result.patients) == patients and reduction.step_counts["selected"] > 0
     return times
 
 
@@ -68,8 +76,9 @@ def main() -> None:
     parser.add_argument("--patients", type=int, nargs=2, default=[1000, 10000])
     parser.add_argument("--lesions", type=int, default=5)
     parser.add_argument("--preset", choices=["paper", "reference"], default="reference")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per size; the fastest counts")
     args = parser.parse_args()
-    small, large = (measure(p, args.lesions, args.preset) for p in args.patients)
+    small, large = (measure(p, args.lesions, args.preset, args.repeats) for p in args.patients)
     factor = args.patients[1] / args.patients[0]
     print(f"ratio {args.patients[1]}/{args.patients[0]} patients (linear = {factor:.0f}): "
           + ", ".join(f"{k} {large[k] / small[k]:.1f}×" for k in small))
