@@ -126,3 +126,51 @@ def write_seg_nrrd(masks: dict[str, sitk.Image], path: Path, sites: dict[str, st
         slicerio.add_segment(segmentation, np.transpose(sitk.GetArrayFromImage(mask), (2, 1, 0)) > 0, segment)
     slicerio.write_segmentation(str(path), segmentation)
     return path
+
+
+# ---------------------------------------------------------------- small synthetic CT for fast tests
+LIGHT_PRESET = """\
+imageType:
+  Original: {}
+featureClass:
+  shape:
+  firstorder:
+  glcm: [JointEntropy, Contrast]
+setting:
+  interpolator: sitkBSpline
+  resampledPixelSpacing: [1, 1, 2]
+  padDistance: 5
+  binWidth: 25
+  voxelArrayShift: 1000
+  label: 1
+"""
+
+
+def light_preset(folder: Path) -> Path:
+    """A PyRadiomics YAML with few features (fast tests of everything but the feature values)."""
+    path = folder / "light.yaml"
+    path.write_text(LIGHT_PRESET)
+    return path
+
+
+def synthetic_ct(size=(64, 64, 20), spacing=(0.8, 0.8, 2.5), seed: int = 3) -> sitk.Image:
+    """A small CT-like image in HU: air outside a soft-tissue cylinder with noise and a dense blob."""
+    rng = np.random.default_rng(seed)
+    nx, ny, nz = size
+    z, y, x = np.ogrid[:nz, :ny, :nx]
+    body = (x - nx / 2) ** 2 + (y - ny / 2) ** 2 <= (0.45 * nx) ** 2
+    array = np.where(body, 40.0, -1000.0) + rng.normal(0, 25, size=(nz, ny, nx))
+    array += 300.0 * (((x - 20) ** 2 + (y - 40) ** 2) <= 30)
+    image = sitk.GetImageFromArray(np.round(array).astype(np.int16))
+    image.SetSpacing(spacing)
+    image.SetOrigin((-25.0, -30.0, 100.0))
+    return image
+
+
+def ball_mask(reference: sitk.Image, centre_xyz, radius_voxels: float) -> sitk.Image:
+    nx, ny, nz = reference.GetSize()
+    z, y, x = np.ogrid[:nz, :ny, :nx]
+    inside = (x - centre_xyz[0]) ** 2 + (y - centre_xyz[1]) ** 2 + ((z - centre_xyz[2]) * 3) ** 2 <= radius_voxels**2
+    mask = sitk.GetImageFromArray(inside.astype(np.uint8))
+    mask.CopyInformation(reference)
+    return mask
