@@ -24,6 +24,7 @@ import collections
 import itertools
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -230,12 +231,16 @@ def run_patients(
 
     ``preset`` is a PyRadiomics YAML path for baseline lesions; ``follow_up_preset`` (default: ``preset``)
     for follow-up lesions, of which only the volume is used. ``on_lesion`` sees every lesion result.
-    Returns run facts for the provenance: engine, number of workers, peak memory per worker (MiB).
+    Returns run facts for the provenance: engine, number of workers, start-up and extraction seconds, peak
+    memory per worker (MiB).
     """
+    started = time.perf_counter()
     engine: _SerialEngine | _DaskEngine = _SerialEngine() if jobs <= 1 and not scheduler else _DaskEngine(jobs, scheduler)
     try:
+        ready = time.perf_counter()
         _schedule(engine, rows, preset, follow_up_preset or preset, on_patient, on_lesion)
         return {"engine": "dask" if isinstance(engine, _DaskEngine) else "in-process", "workers": engine.workers,
+                "startSeconds": round(ready - started, 3), "extractSeconds": round(time.perf_counter() - ready, 3),
                 "workerPeakRssMiB": [round(v, 1) for v in engine.peak_rss()]}
     finally:
         engine.close()

@@ -1,0 +1,71 @@
+"""Throughput of `mirv batch` at --jobs 1 (in-process) and --jobs 2 (local Dask cluster) on one cohort.
+
+Prints lesions/s for both, their ratio (target >= 1.7 on 2 cores), the peak resident memory of every
+worker, and the machine load before and after (the numbers mean little on a busy machine). The first
+ratio is for the whole command (Dask cluster start-up, extraction, cohort scoring, writing), the second
+for the extraction phase alone (what grows with the cohort).
+
+    .venv/bin/python benchmarks/batch_scaling.py [--patients 16] [--preset MIRV-CT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "Testing"))
+from batch_cohort import make_cohort, write_small_preset  # noqa: E402
+
+from MIRVLib.batch.pipeline import run_batch  # noqa: E402
+from MIRVLib.reduction import ReductionSettings  # noqa: E402
+
+
+def load() -> str:
+    return "load average %.2f %.2f %.2f" % os.getloadavg()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=16)
+    parser.add_argument("--preset", default="MIRV-CT", help="MIRV-CT (scored with the shipped model) or 'small'")
+    args = parser.parse_args()
+    logging.disable(logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        manifest = make_cohort(root, args.patients, corrupt=None, empty_lesion=None)
+        if args.preset == "small":
+            preset, scoring = str(write_small_preset(root)), {"fit": ReductionSettings(
+                feature_correlation=0.9, volume_correlation=0.2)}
+        else:
+            preset, scoring = args.preset, {"model": "SARC021-lung-paper"}
+        print(f"cohort: {args.patients} patients, preset {args.preset}, {os.cpu_count()} CPUs; before: {load()}")
+        results = {}
+        for jobs in (1, 2):
+            start = time.perf_counter()
+            outcome = run_batch(manifest, root / f"out{jobs}", preset=preset, jobs=jobs, **scoring)
+            seconds = time.perf_counter() - start
+            lesions = len(pd.read_csv(root / f"out{jobs}" / "lesions.csv"))
+            extract = outcome.engine["extractSeconds"]
+            results[jobs] = (lesions / seconds, lesions / extract)
+            print(f"--jobs {jobs}: {lesions} lesions in {seconds:5.1f} s = {results[jobs][0]:5.2f} lesions/s "
+                  f"(extraction alone {extract:5.1f} s = {results[jobs][1]:5.2f} lesions/s, "
+                  f"engine start {outcome.engine['startSeconds']:.1f} s); "
+                  f"engine {outcome.engine['engine']}, peak RSS per worker "
+                  f"{', '.join(f'{v:.0f} MiB' for v in outcome.engine['workerPeakRssMiB'])}; {load()}")
+        identical = all((root / "out1" / f).read_bytes() == (root / "out2" / f).read_bytes()
+                        for f in ("patients.csv", "lesions.csv"))
+        print(f"speed-up --jobs 2 / --jobs 1: {results[2][0] / results[1][0]:.2f}x whole command, "
+              f"{results[2][1] / results[1][1]:.2f}x extraction alone (target >= 1.7 on 2 idle cores); "
+              f"outputs identical: {identical}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
