@@ -1,0 +1,129 @@
+"""Reading lesions: Slicer .seg.nrrd (names, colours, overlapping layers, terminology site), labelmaps with a
+names CSV, folders of masks, connected-component splitting, sites CSV, DICOM series, compact pickling."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+
+from MIRVLib.lesions import Lesion, conform_mask, load_image, load_lesions
+from pyradiomics_data import ball_mask, synthetic_ct, write_labelmap, write_seg_nrrd
+
+
+@pytest.fixture(scope="module")
+def ct() -> sitk.Image:
+    return synthetic_ct()
+
+
+def _array(image: sitk.Image) -> np.ndarray:
+    return sitk.GetArrayFromImage(image)
+
+
+def test_seg_nrrd_with_overlapping_segments_names_colours_and_sites(ct, tmp_path):
+    masks = {"liver met": ball_mask(ct, (30, 32, 10), 6), "lung met": ball_mask(ct, (35, 32, 10), 6),
+             "node": ball_mask(ct, (15, 45, 6), 4)}
+    path = write_seg_nrrd(masks, tmp_path / "patient.seg.nrrd", sites={"liver met": "Liver"})
+    lesions = load_lesions(path, reference_image=ct)
+    assert [lesion.name for lesion in lesions] == list(masks)
+    assert [lesion.segment_id for lesion in lesions] == ["Segment_1", "Segment_2", "Segment_3"]
+    assert lesions[0].site == "Liver" and lesions[1].site is None
+    assert lesions[0].color == pytest.approx((0.9, 0.2, 0.2))
+    for lesion, mask in zip(lesions, masks.values()):  # overlapping segments keep their full masks
+        np.testing.assert_array_equal(_array(lesion.mask), _array(mask))
+        assert lesion.mask.GetOrigin() == ct.GetOrigin() and lesion.notes == []
+
+
+def test_labelmap_with_names_csv_and_sites_csv(ct, tmp_path):
+    masks = {"a": ball_mask(ct, (20, 20, 10), 5), "b": ball_mask(ct, (44, 44, 10), 5)}
+    write_labelmap(masks, tmp_path / "labels.nii.gz")
+    pd.DataFrame({"Label": [1, 2, 7], "LesionID": ["L01", "L02", "unused"]}).to_csv(tmp_path / "names.csv", index=False)
+    pd.DataFrame({"LesionID": ["L02"], "Site": ["lung"]}).to_csv(tmp_path / "sites.csv", index=False)
+    lesions = load_lesions(tmp_path / "labels.nii.gz", ct, names_csv=tmp_path / "names.csv", sites_csv=tmp_path / "sites.csv")
+    assert [(l.name, l.segment_id, l.site) for l in lesions] == [("L01", "1", None), ("L02", "2", "lung")]
+    np.testing.assert_array_equal(_array(lesions[1].mask), _array(masks["b"]))
+
+
+def test_folder_of_binary_masks(ct, tmp_path):
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    sitk.WriteImage(ball_mask(ct, (20, 20, 10), 5) * 255, str(folder / "lesion_B.nrrd"))  # any nonzero value
+    sitk.WriteImage(ball_mask(ct, (44, 44, 10), 5), str(folder / "lesion_A.nii.gz"))
+    (folder / "notes.txt").write_text("not a mask")
+    lesions = load_lesions(folder, ct)
+    assert [l.name for l in lesions] == ["lesion_A", "lesion_B"]
+    assert set(np.unique(_array(lesions[1].mask))) == {0, 1}
+
+
+def test_split_components_largest_first_and_small_ones_dropped(ct, tmp_path):
+    blobs = _array(ball_mask(ct, (20, 20, 10), 6)) | _array(ball_mask(ct, (45, 45, 10), 4))
+    blobs[2, 5, 5] = 1  # a 1-voxel speck
+    mask = sitk.GetImageFromArray(blobs)
+    mask.CopyInformation(ct)
+    sitk.WriteImage(mask, str(tmp_path / "mets.nrrd"))
+    lesions = load_lesions(tmp_path / "mets.nrrd", ct, split_components=True, min_voxels=5)
+    assert [l.name for l in lesions] == ["1-1", "1-2"]
+    sizes = [int(_array(l.mask).sum()) for l in lesions]
+    assert sizes == [int(_array(ball_mask(ct, (20, 20, 10), 6)).sum()), int(_array(ball_mask(ct, (45, 45, 10), 4)).sum())]
+    assert len(load_lesions(tmp_path / "mets.nrrd", ct, split_components=True, min_voxels=1)) == 3
+
+
+def test_mask_in_wrong_orientation_becomes_a_lesion_error_naming_the_file(ct, tmp_path):
+    mask = ball_mask(ct, (30, 32, 10), 6)
+    mask.SetDirection((-1, 0, 0, 0, -1, 0, 0, 0, 1))
+    sitk.WriteImage(mask, str(tmp_path / "flipped.nrrd"))
+    (lesion,) = load_lesions(tmp_path / "flipped.nrrd", ct)
+    assert lesion.error.startswith(f"{tmp_path / 'flipped.nrrd'}: lesion '1': mask orientation")
+
+
+def test_missing_inputs_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="lesion segmentation not found: .*nope.seg.nrrd"):
+        load_lesions(tmp_path / "nope.seg.nrrd")
+    with pytest.raises(FileNotFoundError, match="image not found: .*ct.nrrd"):
+        load_image(tmp_path / "ct.nrrd")
+    with pytest.raises(FileNotFoundError, match="no DICOM series found"):
+        load_image(tmp_path)
+
+
+def test_dicom_series_folder_is_read(ct, tmp_path):
+    folder = tmp_path / "dicom"
+    folder.mkdir()
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    series = "1.2.826.0.1.3680043.2.1125.1.1"
+    for k in range(ct.GetDepth()):
+        plane = ct[:, :, k]
+        position = ct.TransformIndexToPhysicalPoint((0, 0, k))
+        for tag, value in {
+            "0008|0060": "CT", "0020|000e": series, "0020|000d": series + ".0", "0008|0018": f"{series}.{k + 1}",
+            "0020|0013": str(k + 1), "0020|0032": "\\".join(f"{v:.6f}" for v in position),
+            "0020|0037": "1\\0\\0\\0\\1\\0", "0018|0050": str(ct.GetSpacing()[2]),
+        }.items():
+            plane.SetMetaData(tag, value)
+        writer.SetFileName(str(folder / f"{k:03d}.dcm"))
+        writer.Execute(plane)
+    image = load_image(folder)
+    np.testing.assert_array_equal(_array(image), _array(ct))
+    assert image.GetSpacing() == pytest.approx(ct.GetSpacing())
+    assert image.GetOrigin() == pytest.approx(ct.GetOrigin())
+
+
+def test_lesions_pickle_compactly_and_exactly(ct):
+    lesion = Lesion("x", ball_mask(ct, (30, 32, 10), 6), "lung", (1.0, 0.0, 0.0), "Segment_1")
+    blob = pickle.dumps(lesion)
+    assert len(blob) < sitk.GetArrayViewFromImage(lesion.mask).nbytes / 5
+    back = pickle.loads(blob)
+    np.testing.assert_array_equal(_array(back.mask), _array(lesion.mask))
+    assert (back.mask.GetOrigin(), back.mask.GetSpacing(), back.name, back.site) == (ct.GetOrigin(), ct.GetSpacing(), "x", "lung")
+    empty = pickle.loads(pickle.dumps(Lesion("e", sitk.Image(ct.GetSize(), sitk.sitkUInt8))))
+    assert empty.voxel_count == 0 and empty.mask.GetSize() == ct.GetSize()
+
+
+def test_conform_mask_keeps_an_identical_grid_untouched(ct):
+    mask = ball_mask(ct, (30, 32, 10), 6)
+    conformed, note = conform_mask(mask, ct, "x")
+    assert note is None and conformed.GetPixelID() == sitk.sitkUInt8
+    np.testing.assert_array_equal(_array(conformed), _array(mask))
