@@ -1,0 +1,187 @@
+"""Qt-free logic of the MIRVCohort Slicer module: table nodes in, MIRVLib.stats analyses, table nodes out.
+
+The module adds nothing statistical: tables are converted to DataFrames, passed to the same
+``MIRVLib.stats.analyses.run_*`` functions as ``mirv stats``, and each result table comes back as a
+``vtkMRMLTableNode`` (reused by name on a re-run, so the scene does not fill up with stale copies).
+It needs only MRML (works on slicer-core without Qt), so it is tested headless.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import slicer
+import vtk
+from vtk.util import numpy_support
+
+from MIRVLib.lesion_table import LesionTable
+from MIRVLib.reduction import FeatureReduction, ReductionSettings
+from MIRVLib.resources import model_path
+from MIRVLib.stats import analyses
+from MIRVLib.stats.join import AnalysisTable, prepare_table, read_table
+from MIRVLib.stats.report import build_report
+
+SOURCE_ATTRIBUTE = "MIRVCohort.Source"
+RESULT_ATTRIBUTE = "MIRVCohort.Result"
+ProgressCallback = Callable[[float, str], None]
+
+
+def dataframe_from_table_node(node) -> pd.DataFrame:
+    """Table node → DataFrame; text columns holding only numbers (a CSV read by a storage node) become numeric."""
+    table = node.GetTable()
+    columns = {}
+    for index in range(table.GetNumberOfColumns()):
+        array = table.GetColumn(index)
+        name = array.GetName() or node.GetColumnName(index)
+        if isinstance(array, vtk.vtkDataArray):
+            columns[name] = numpy_support.vtk_to_numpy(array).copy()
+        else:
+            values = pd.Series([array.GetValue(i) for i in range(array.GetNumberOfValues())], dtype=object)
+            values = values.where(values != "", np.nan)
+            numeric = pd.to_numeric(values, errors="coerce")
+            columns[name] = numeric if numeric.notna().sum() == values.notna().sum() else values
+    frame = pd.DataFrame(columns)
+    frame.attrs["source"] = node.GetAttribute(SOURCE_ATTRIBUTE) or node.GetName()
+    return frame
+
+
+def update_table_node(node, frame: pd.DataFrame) -> None:
+    """DataFrame → table node columns: numbers as double arrays (NaN = missing), everything else as text."""
+    table = vtk.vtkTable()
+    for column in frame.columns:
+        values = frame[column]
+        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+            array = numpy_support.numpy_to_vtk(pd.to_numeric(values).astype(float).to_numpy(), deep=True,
+                                               array_type=vtk.VTK_DOUBLE)
+        else:
+            array = vtk.vtkStringArray()
+            for value in values:
+                array.InsertNextValue("" if pd.isna(value) else str(value))
+        array.SetName(str(column))
+        table.AddColumn(array)
+    node.SetAndObserveTable(table)
+    node.Modified()
+
+
+@dataclass
+class CohortAnalysisResult:
+    """One analysis run: MIRVLib's output (files, provenance) plus the table nodes shown in the module."""
+
+    output: analyses.AnalysisOutput
+    tableNodes: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def figures(self) -> list[Path]:
+        return self.output.figures
+
+
+class MIRVCohortLogic:
+    """Load tables, join them, run one analysis, publish its tables as nodes. No GUI, no Qt."""
+
+    def __init__(self, scene=None) -> None:
+        self.scene = scene if scene is not None else slicer.mrmlScene
+        self.outputDirectory: Path | None = None
+
+    # ----- tables -----
+    def loadTable(self, path: str | Path, name: str | None = None):
+        """A patient-level CSV as a table node (BOM-safe, typed columns, source path kept as attribute)."""
+        frame = read_table(path)
+        node = self.scene.AddNewNodeByClass("vtkMRMLTableNode", name or Path(path).stem)
+        update_table_node(node, frame)
+        node.SetAttribute(SOURCE_ATTRIBUTE, str(path))
+        return node
+
+    def analysisTable(self, tableNodes: Sequence, idColumn: str = "PatientID", derive: Sequence[str] = (),
+                      types: Mapping[str, str] | None = None) -> AnalysisTable:
+        """Join the selected table nodes exactly as ``mirv stats`` joins CSV files."""
+        if not tableNodes:
+            raise ValueError("select at least one table")
+        names = [node.GetName() for node in tableNodes]
+        if len(set(names)) != len(names):
+            names = [f"{n}_{i + 1}" for i, n in enumerate(names)]
+        return prepare_table([dataframe_from_table_node(n) for n in tableNodes], idColumn, derive, types, names)
+
+    def columnTypes(self, tableNodes: Sequence, idColumn: str = "PatientID", derive: Sequence[str] = ()) -> dict[str, str]:
+        """Column → detected type of the joined table (what the module offers in its column lists)."""
+        table = self.analysisTable(tableNodes, idColumn, derive)
+        return {c: t for c, t in table.types.items() if c != table.id_column}
+
+    def _outputDir(self, outputDir: str | Path | None) -> Path:
+        if outputDir:
+            return Path(outputDir)
+        if self.outputDirectory is None:
+            self.outputDirectory = Path(tempfile.mkdtemp(prefix="MIRVCohort-"))
+        return self.outputDirectory
+
+    def _publish(self, output: analyses.AnalysisOutput) -> CohortAnalysisResult:
+        result = CohortAnalysisResult(output)
+        for stem, frame in output.tables.items():
+            name = f"MIRVCohort {stem}"
+            node = next((n for n in self._nodesByName(name) if n.GetAttribute(RESULT_ATTRIBUTE) == stem), None)
+            if node is None:
+                node = self.scene.AddNewNodeByClass("vtkMRMLTableNode", name)
+                node.SetAttribute(RESULT_ATTRIBUTE, stem)
+            update_table_node(node, frame)
+            node.SetAttribute(SOURCE_ATTRIBUTE, str(output.table_path(stem)))
+            result.tableNodes[stem] = node
+        return result
+
+    def _nodesByName(self, name: str) -> list:
+        collection = self.scene.GetNodesByClassByName("vtkMRMLTableNode", name)
+        return [collection.GetItemAsObject(i) for i in range(collection.GetNumberOfItems())]
+
+    # ----- analyses (parameters as in `mirv stats`) -----
+    def runCorrelate(self, tableNodes: Sequence, columns: Sequence[str], outputDir: str | Path | None = None, *,
+                     idColumn: str = "PatientID", derive: Sequence[str] = (), missing: str = "listwise",
+                     alpha: float = 0.05) -> CohortAnalysisResult:
+        table = self.analysisTable(tableNodes, idColumn, derive)
+        return self._publish(analyses.run_correlate(table, columns, self._outputDir(outputDir), missing=missing, alpha=alpha))
+
+    def runCox(self, tableNodes: Sequence, duration: str, event: str, covariates: Sequence[str],
+               outputDir: str | Path | None = None, *, idColumn: str = "PatientID", derive: Sequence[str] = (),
+               interactions: Sequence[str] = (), categorical: Sequence[str] = (),
+               reference: Mapping[str, object] | None = None, standardize: bool = False,
+               penalizer: float = 0.0) -> CohortAnalysisResult:
+        table = self.analysisTable(tableNodes, idColumn, derive)
+        return self._publish(analyses.run_cox(table, duration, event, covariates, self._outputDir(outputDir),
+                                              interactions=interactions, categorical=categorical, reference=reference,
+                                              standardize=standardize, penalizer=penalizer))
+
+    def runKaplanMeier(self, tableNodes: Sequence, duration: str, event: str, metrics: Sequence[str],
+                       outputDir: str | Path | None = None, *, idColumn: str = "PatientID", derive: Sequence[str] = (),
+                       groupBy: str | None = None, cutoff: float | Mapping[str, float] | None = None,
+                       univariableCox: bool = False) -> CohortAnalysisResult:
+        table = self.analysisTable(tableNodes, idColumn, derive)
+        return self._publish(analyses.run_km(table, duration, event, metrics, self._outputDir(outputDir),
+                                             group_by=groupBy or None, cutoff=cutoff, univariable_cox=univariableCox))
+
+    def runCompare(self, tableNodes: Sequence, metrics: Sequence[str], group: str, outputDir: str | Path | None = None,
+                   *, idColumn: str = "PatientID", derive: Sequence[str] = ()) -> CohortAnalysisResult:
+        table = self.analysisTable(tableNodes, idColumn, derive)
+        return self._publish(analyses.run_compare(table, metrics, group, self._outputDir(outputDir)))
+
+    def runSimulate(self, featuresNode, outputDir: str | Path | None = None, *, model: str | None = None,
+                    preset: str = "paper", sitesNode=None, strategies: Sequence[str] | None = None,
+                    simulations: int = 500, seed: int = 0, maxK: int = 15,
+                    progress: ProgressCallback | None = None) -> CohortAnalysisResult:
+        """Lesion feature table node (PatientID, LesionID, [Site], features) → subsampling simulation."""
+        lesions = LesionTable.from_frame(dataframe_from_table_node(featuresNode), source=featuresNode.GetName(),
+                                         nonfinite="drop-lesion")
+        reduction = FeatureReduction.load(model_path(model)) if model else FeatureReduction(ReductionSettings(preset=preset))
+        sites = dataframe_from_table_node(sitesNode) if sitesNode is not None else None
+        vectors, site = analyses.simulation_inputs(lesions, reduction, sites)
+        step = (lambda done, total, message: progress(done / total, message)) if progress else None
+        output = analyses.run_simulate(
+            vectors, site, self._outputDir(outputDir), strategies=strategies or analyses.DEFAULT_STRATEGIES,
+            simulations=simulations, seed=seed, curve_k=tuple(range(2, maxK + 1)), progress=step,
+            extra={"reduction": {"preset": reduction.settings.preset, "selectedFeatures": reduction.selected,
+                                 "model": model}})
+        return self._publish(output)
+
+    def buildReport(self, outputDir: str | Path | None = None, title: str = "MIRV cohort statistics") -> Path:
+        return build_report(self._outputDir(outputDir), title)
