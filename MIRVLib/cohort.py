@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 BASELINE_COLUMNS = ["BaselineVolumeRange", "BaselineVolumeStdDev", "BaselineVolumeTotal"]
 RESPONSE_COLUMNS = ["VolumeChangeRange", "CompleteTumorResponse"]
+REFERENCE_METRICS = ("MIRVMaxDissimilarity", "MIRVMaxDistance", "MIRVMeanDissimilarity", "MIRVMeanDistance")
 
 
 @dataclass
@@ -59,17 +61,24 @@ def score_cohort(
     *,
     response_threshold: float = DEFAULT_RESPONSE_THRESHOLD,
     missing_followup: MissingFollowUp = "unmeasured",
+    candidates: Sequence[str] | None = None,
     progress: ProgressCallback | None = None,
 ) -> CohortResult:
-    """Fit (if needed) and apply the reduction, then per-patient MIRV, volume and response metrics."""
+    """Fit (if needed, optionally on ``candidates`` only) and apply the reduction, then per-patient MIRV,
+    percentiles in the model's reference cohort, volume and response metrics."""
     warnings: list[str] = []
-    if not reduction.is_fitted:
+    fitting = not reduction.is_fitted
+    if fitting:
         if progress:
             progress(0.0, f"fitting the {reduction.settings.preset} feature reduction")
-        reduction.fit(table)
+        reduction.fit(table, candidates)
     scaled = reduction.transform(table)
     results = cohort_mirv(scaled, progress)
     patients = pd.DataFrame([r.summary() for r in results]).set_index(PATIENT_ID)
+    if fitting:  # the fitting cohort becomes the model's reference for percentiles of new patients
+        reduction.reference = {m: sorted(patients[m].dropna().astype(float)) for m in REFERENCE_METRICS}
+    for metric in REFERENCE_METRICS[:2]:
+        patients[f"{metric}Percentile"] = reduction.percentile(metric, patients[metric].to_numpy(dtype=float))
     variation = coefficient_of_variation(table.features)
     patients["MeanAbsCoefficientOfVariation"] = variation.mean(axis=1, skipna=True).reindex(patients.index)
 

@@ -22,6 +22,7 @@ import datetime as _dt
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -74,6 +75,8 @@ class FeatureReduction:
     step_counts: dict[str, int] = field(default_factory=dict)
     cohort: dict[str, Any] = field(default_factory=dict)
     extraction_preset: str | None = None
+    candidates: list[str] | None = None
+    reference: dict[str, list[float]] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     created: str | None = None
 
@@ -81,10 +84,22 @@ class FeatureReduction:
     def is_fitted(self) -> bool:
         return bool(self.selected)
 
-    def fit(self, table: LesionTable) -> FeatureReduction:
-        """Fit on all lesions of the cohort (one-lesion patients included, as in the paper)."""
+    def fit(self, table: LesionTable, candidates: Sequence[str] | None = None) -> FeatureReduction:
+        """Fit on all lesions of the cohort (one-lesion patients included, as in the paper).
+
+        ``candidates`` restricts the reduction to a feature list (e.g. the segmentation-robust features of
+        Henry et al.); the table's column order is kept, and the volume feature stays for the volume test.
+        """
         s = self.settings
         names = table.feature_names
+        self.candidates, self.reference = None, {}
+        if candidates is not None:
+            wanted = set(candidates)
+            unknown = sorted(wanted - set(names))
+            if unknown:
+                raise ModelError(f"{table.source}: {len(unknown)} listed feature(s) not in the table, e.g. {unknown[:5]}")
+            names = [n for n in names if n in wanted or n == s.volume_feature]
+            self.candidates = [n for n in names if n in wanted]
         if s.volume_feature not in names:
             raise ModelError(f"{table.source}: volume feature {s.volume_feature!r} is needed to fit the reduction")
         if table.num_lesions < 3:
@@ -153,6 +168,18 @@ class FeatureReduction:
     def fit_transform(self, table: LesionTable) -> pd.DataFrame:
         return self.fit(table).transform(table)
 
+    def percentile(self, metric: str, values: float | Sequence[float] | np.ndarray) -> np.ndarray:
+        """Where patients' MIRV falls in the fitting cohort: % of its patients with a value ≤ each value.
+
+        NaN for undefined values or when the model carries no reference distribution for ``metric``.
+        """
+        values = np.asarray(values, dtype=float)
+        reference = np.asarray(self.reference.get(metric, []), dtype=float)
+        if reference.size == 0:
+            return np.full(values.shape, np.nan)
+        ranks = 100.0 * np.searchsorted(reference, values, side="right") / reference.size
+        return np.where(np.isfinite(values), ranks, np.nan)
+
     def to_dict(self) -> dict[str, Any]:
         if not self.is_fitted:
             raise ModelError("cannot save an unfitted feature reduction")
@@ -164,11 +191,13 @@ class FeatureReduction:
             "preset": self.settings.preset,
             "settings": {k: v for k, v in asdict(self.settings).items() if k != "preset"},
             "extractionPreset": self.extraction_preset,
+            "candidateFeatures": self.candidates,
             "stepCounts": self.step_counts,
             "cohort": self.cohort,
             "features": [
                 {"name": n, "mean": float(m), "std": float(sd)} for n, m, sd in zip(self.selected, self.mean, self.std)
             ],
+            "referenceCohort": self.reference,
             "versions": self.versions,
         }
 
@@ -193,6 +222,8 @@ class FeatureReduction:
                 step_counts=dict(payload.get("stepCounts", {})),
                 cohort=dict(payload.get("cohort", {})),
                 extraction_preset=payload.get("extractionPreset"),
+                candidates=payload.get("candidateFeatures"),
+                reference={k: [float(v) for v in values] for k, values in payload.get("referenceCohort", {}).items()},
                 versions=dict(payload.get("versions", {})),
                 created=payload.get("created"),
             )
@@ -236,3 +267,19 @@ def _has_correlated_partner(values: np.ndarray, threshold: float) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         return (corr > threshold).any(axis=0)
 
+
+def read_feature_list(path: str | os.PathLike[str]) -> list[str]:
+    """Feature names from a text file (one per line, '#' comments) or a CSV with a ``Feature`` column."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"feature list not found: {path}")
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    lines = [line for line in lines if line and not line.startswith("#")]
+    if lines and "," in lines[0]:
+        frame = pd.read_csv(path, comment="#")
+        if "Feature" not in frame.columns:
+            raise ValueError(f"{path}: a CSV feature list needs a 'Feature' column, found {list(frame.columns)}")
+        lines = frame["Feature"].dropna().astype(str).str.strip().tolist()
+    if not lines:
+        raise ValueError(f"{path}: the feature list is empty")
+    return lines

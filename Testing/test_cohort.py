@@ -136,3 +136,14 @@ def test_patient_ids_become_safe_distinct_file_names(tmp_path):
     # Vectors (1, .25) and (-2, 1): distance sqrt(9 + .5625).
     distance = pd.read_csv(tmp_path / "matrices" / "A_1_distance.csv", index_col="LesionID")
     assert distance.loc["x", "y"] == pytest.approx(np.sqrt(9.5625), rel=1e-15)
+
+
+def test_restrict_to_reads_a_selected_features_csv_and_refuses_a_model(cohort_run, sarc021_dir, tmp_path, capsys):
+    from MIRVLib.reduction import read_feature_list
+
+    preset, out = cohort_run
+    listed = read_feature_list(out / "selected_features.csv")
+    assert listed == list(pd.read_csv(out / "selected_features.csv")["Feature"])
+    code = main(["cohort", "--features", str(sarc021_dir / "lung_lesion_features.csv.gz"), "--model",
+                 f"SARC021-lung-{preset}", "--restrict-to", str(out / "selected_features.csv"), "--out", str(tmp_path)])
+    assert code == 1 and "cannot be combined with --model" in capsys.readouterr().err

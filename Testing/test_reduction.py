@@ -135,3 +135,32 @@ def test_unfitted_and_malformed_models_are_refused(tmp_path):
         FeatureReduction.load(bad)
     with pytest.raises(ValueError, match="unknown reduction preset"):
         ReductionSettings(preset="fancy")
+
+
+def test_shipped_models_place_a_patient_in_the_reference_cohort():
+    from scipy.stats import percentileofscore
+
+    model = FeatureReduction.load(model_path("SARC021-lung-reference"))
+    reference = model.reference["MIRVMaxDissimilarity"]
+    assert len(reference) == 85 and reference == sorted(reference)
+    for value in (0.0, reference[10], 0.77, reference[-1], 5.0):
+        assert model.percentile("MIRVMaxDissimilarity", value) == pytest.approx(percentileofscore(reference, value, kind="weak"))
+    assert np.isnan(model.percentile("MIRVMaxDissimilarity", np.nan))
+    assert np.isnan(model.percentile("NotAMetric", 1.0))
+
+
+def test_restricting_candidates_equals_fitting_on_the_restricted_table(sarc021, tmp_path):
+    wavelet = [n for n in sarc021.feature_names if n.startswith("wavelet-")]
+    listed = tmp_path / "robust.txt"
+    listed.write_text("# robust features\n" + "\n".join(reversed(wavelet)) + "\n")
+    from MIRVLib.reduction import read_feature_list
+
+    candidates = read_feature_list(listed)
+    subset = LesionTable.from_frame(sarc021.frame[["PatientID", "LesionID", "original_shape_VoxelVolume", *wavelet]])
+    for preset in ("paper", "reference"):
+        restricted = FeatureReduction(ReductionSettings(preset=preset)).fit(sarc021, candidates)
+        on_subset = FeatureReduction(ReductionSettings(preset=preset)).fit(subset)
+        assert restricted.selected == on_subset.selected and restricted.step_counts["input"] == 689
+        assert set(restricted.selected) <= set(wavelet) and restricted.candidates == wavelet
+    with pytest.raises(ModelError, match="not in the table"):
+        FeatureReduction().fit(sarc021, ["no_such_feature"])

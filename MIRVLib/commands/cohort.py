@@ -10,7 +10,7 @@ from tqdm import tqdm
 from MIRVLib.cohort import score_cohort, write_cohort
 from MIRVLib.lesion_table import NONFINITE_POLICIES, LesionTable, LesionTableError
 from MIRVLib.provenance import provenance_record, sha256_file
-from MIRVLib.reduction import PRESETS, FeatureReduction, ModelError, ReductionSettings
+from MIRVLib.reduction import PRESETS, FeatureReduction, ModelError, ReductionSettings, read_feature_list
 from MIRVLib.resources import model_path
 from MIRVLib.response import DEFAULT_RESPONSE_THRESHOLD, MISSING_FOLLOWUP_POLICIES, VolumeTableError, read_volumes
 
@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--variance-quantile", type=float, default=0.5, help="keep features with variance >= this quantile")
     parser.add_argument("--volume-correlation", type=float, default=0.1, help="Spearman threshold with tumour volume")
     parser.add_argument("--feature-correlation", type=float, default=0.7, help="redundancy threshold between features")
+    parser.add_argument("--restrict-to", metavar="FEATURES",
+                        help="fit only on these features (text file, one per line, or CSV with a Feature column), "
+                        "e.g. the segmentation-robust list")
     parser.add_argument("--extraction-preset", help="PyRadiomics preset the features came from (recorded in the model)")
     parser.add_argument("--response-threshold", type=float, default=DEFAULT_RESPONSE_THRESHOLD,
                         help="%% volume change below which every lesion counts as responding (default 33)")
@@ -44,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         table = LesionTable.read_csv(args.features, nonfinite=args.nonfinite)
         volumes = read_volumes(args.volumes) if args.volumes else None
+        candidates = read_feature_list(args.restrict_to) if args.restrict_to else None
+        if candidates is not None and args.model:
+            raise ValueError("--restrict-to only applies when fitting; it cannot be combined with --model")
         if args.model:
             model_file = model_path(args.model)
             reduction = FeatureReduction.load(model_file)
@@ -61,12 +67,13 @@ def run(args: argparse.Namespace) -> int:
 
             result = score_cohort(
                 table, reduction, volumes, response_threshold=args.response_threshold,
-                missing_followup=args.missing_followup, progress=progress,
+                missing_followup=args.missing_followup, candidates=candidates, progress=progress,
             )
     except (FileNotFoundError, LesionTableError, VolumeTableError, ModelError, ValueError) as error:
         print(f"mirv cohort: error: {error}", file=sys.stderr)
         return 1
-    inputs = {"features": args.features, **({"volumes": args.volumes} if args.volumes else {})}
+    inputs = {"features": args.features}
+    inputs.update({name: path for name, path in (("volumes", args.volumes), ("restrictTo", args.restrict_to)) if path})
     record = provenance_record(
         inputs=inputs,
         preset=reduction.settings.preset,
