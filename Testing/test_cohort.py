@@ -80,7 +80,8 @@ def test_single_patient_with_shipped_model_equals_the_cohort_run(cohort_run, sar
     one.to_csv(path, index=False)
     assert main(["cohort", "--features", str(path), "--model", f"SARC021-lung-{preset}", "--out", str(tmp_path / "o")]) == 0
     single = pd.read_csv(tmp_path / "o" / "patients.csv", dtype={"PatientID": str}).set_index("PatientID")
-    for column in ("MIRVMaxDissimilarity", "MIRVMaxDistance", "MIRVMeanDistance", "BaselineVolumeTotal"):
+    for column in ("MIRVMaxDissimilarity", "MIRVMaxDistance", "MIRVMeanDistance", "BaselineVolumeTotal",
+                   "MIRVMaxDissimilarityPercentile", "MIRVMaxDistancePercentile"):
         assert single.loc[patient, column] == pytest.approx(cohort.loc[patient, column], rel=1e-12)
     assert "VolumeChangeRange" not in single.columns  # no volume table given
     assert json.loads((tmp_path / "o" / "provenance.json").read_text())["parameters"]["fitted"] is False
