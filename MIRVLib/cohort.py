@@ -68,6 +68,8 @@ def score_cohort(
     percentiles in the model's reference cohort, volume and response metrics."""
     warnings: list[str] = []
     fitting = not reduction.is_fitted
+    if candidates is not None and not fitting:
+        raise ValueError("a candidate feature list only applies when fitting; this reduction is already fitted")
     if fitting:
         if progress:
             progress(0.0, f"fitting the {reduction.settings.preset} feature reduction")

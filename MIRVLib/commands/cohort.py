@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 
 from tqdm import tqdm
 
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         inputs=inputs,
         preset=reduction.settings.preset,
         parameters={
-            "reduction": {k: getattr(reduction.settings, k) for k in reduction.settings.__dataclass_fields__},
+            "reduction": asdict(reduction.settings),
             "fitted": model_file is None,
             "nonfinite": args.nonfinite,
             "responseThreshold": args.response_threshold,
