@@ -125,6 +125,10 @@ class LesionTable:
             path, dtype={PATIENT_ID: str, LESION_ID: str, SITE: str}, float_precision="round_trip",
             keep_default_na=True,
         )
+        if len(frame.columns) == 1 and ";" in str(frame.columns[0]):
+            raise LesionTableError(
+                f"{path}: looks semicolon-separated; MIRV reads comma-separated CSV with '.' decimals in every locale"
+            )
         return cls.from_frame(frame, source=str(path), nonfinite=nonfinite)
 
     def to_csv(self, path: str | os.PathLike[str]) -> Path:

@@ -80,3 +80,10 @@ def test_real_sarc021_table_reads_with_paper_feature_count(sarc021_dir):
     table = LesionTable.read_csv(sarc021_dir / "lung_lesion_features.csv.gz")
     assert (table.num_lesions, len(table.patient_ids), len(table.feature_names)) == (362, 135, 1218)
     assert table.feature_names[0] == "original_shape_Elongation"
+
+
+def test_semicolon_csv_from_a_comma_decimal_locale_is_explained(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_text("PatientID;LesionID;f\nP1;L1;1,5\n")
+    with pytest.raises(LesionTableError, match="semicolon-separated.*'.' decimals"):
+        LesionTable.read_csv(path)
