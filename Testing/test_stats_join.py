@@ -39,6 +39,9 @@ def test_join_suffixes_a_column_whose_values_disagree():
     joined = join_tables([a, b], names=["a", "b"])
     assert joined.frame.to_dict("list") == {"PatientID": ["p1", "p2"], "X": [1, 2], "X.b": [1, 5]}
     assert joined.unmatched == {"b": ["p3"]}
+    assert joined.renamed == {"X.b": "X"}
+    same = join_tables([a, b.assign(X=[2.0, 1.0, 7.0])], names=["a", "b"])  # 1 == 1.0: kept once
+    assert list(same.frame.columns) == ["PatientID", "X"]
 
 
 def test_join_errors_name_table_and_problem():

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from MIRVLib.provenance import atomic_write_bytes
 from MIRVLib.stats.correlate import CorrelationResult
@@ -68,9 +69,7 @@ def correlation_circles(result: CorrelationResult, alpha: float = 0.05, title: s
     return figure
 
 
-def _cell(x: float, y: float):
-    from matplotlib.patches import Rectangle
-
+def _cell(x: float, y: float) -> Rectangle:
     return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="#dddddd", linewidth=0.5, zorder=1)
 
 

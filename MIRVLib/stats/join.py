@@ -74,6 +74,13 @@ def _normalise_ids(frame: pd.DataFrame, candidates: list[str], name: str) -> pd.
     return frame
 
 
+def _same_values(a: pd.Series, b: pd.Series) -> bool:
+    """Equal as numbers when both are numeric (1 == 1.0), else as text; missing equals missing."""
+    if pd.api.types.is_numeric_dtype(a) and pd.api.types.is_numeric_dtype(b):
+        return bool(np.array_equal(a.to_numpy(dtype=float), b.to_numpy(dtype=float), equal_nan=True))
+    return a.astype(str).equals(b.astype(str))
+
+
 def join_tables(
     tables: Sequence[pd.DataFrame], id_column: str | Sequence[str] = "PatientID", names: Sequence[str] | None = None
 ) -> JoinResult:
@@ -99,7 +106,7 @@ def join_tables(
         merged = result.merge(frame, on=key, how="inner", suffixes=("", f".{name}"))
         for column in overlap:
             other = f"{column}.{name}"
-            if merged[column].astype(str).equals(merged[other].astype(str)):
+            if _same_values(merged[column], merged[other]):
                 merged = merged.drop(columns=other)
             else:
                 renamed[other] = column
@@ -238,11 +245,12 @@ class AnalysisTable:
     unmatched: pd.DataFrame
     derived: list[dict[str, object]]
     sources: dict[str, str]
+    suffixed: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> dict[str, object]:
         """JSON-ready summary for provenance records."""
         return {"idColumn": self.id_column, "patients": int(len(self.frame)), "sources": self.sources,
-                "unmatchedIds": int(len(self.unmatched)), "derived": self.derived}
+                "unmatchedIds": int(len(self.unmatched)), "derived": self.derived, "suffixedColumns": self.suffixed}
 
 
 def prepare_table(
@@ -257,7 +265,8 @@ def prepare_table(
     frame, derived = add_derived(joined.frame, derive)
     sources = {name: str(t.attrs.get("source", "")) for name, t in
                zip(names or [_table_name(t, i) for i, t in enumerate(tables)], tables)}
-    return AnalysisTable(frame, joined.id_column, detect_types(frame, types), joined.unmatched_table(), derived, sources)
+    return AnalysisTable(frame, joined.id_column, detect_types(frame, types), joined.unmatched_table(), derived, sources,
+                         joined.renamed)
 
 
 def load_tables(paths: Sequence[str | Path], id_column: str | Sequence[str] = "PatientID", derive: Sequence[str] = (),
