@@ -95,15 +95,7 @@ class LesionTable:
         if missing:
             raise LesionTableError(f"{source}: missing id column(s) {missing}; columns start with {list(frame.columns[:5])}")
         frame = frame.reset_index(drop=True)
-        ids = frame[list(ID_COLUMNS)]
-        if ids.isna().any(axis=None):
-            rows = (ids.isna().any(axis=1)).to_numpy().nonzero()[0] + 2
-            raise LesionTableError(f"{source}: empty PatientID/LesionID on line(s) {rows[:10].tolist()}")
-        ids = ids.astype(str).apply(lambda column: column.str.strip())
-        duplicated = ids.duplicated(keep=False)
-        if duplicated.any():
-            pairs = sorted({f"{p}/{l}" for p, l in ids[duplicated].itertuples(index=False)})
-            raise LesionTableError(f"{source}: duplicate (PatientID, LesionID): {', '.join(pairs[:10])}")
+        ids = validated_ids(frame[list(ID_COLUMNS)], source, LesionTableError)
         meta = [c for c in frame.columns if str(c).startswith(METADATA_PREFIXES)]
         feature_cols = [c for c in frame.columns if c not in (*ID_COLUMNS, SITE) and c not in meta]
         if not feature_cols:
@@ -134,6 +126,22 @@ class LesionTable:
     def to_csv(self, path: str | os.PathLike[str]) -> Path:
         """Write atomically with round-trip float precision; reading it back gives identical values."""
         return atomic_write_csv(path, self.frame)
+
+
+def validated_ids(ids: pd.DataFrame, source: str, error: type[ValueError] = LesionTableError) -> pd.DataFrame:
+    """PatientID/LesionID as stripped text; empty or duplicate (PatientID, LesionID) raise ``error``.
+
+    Shared by every lesion-keyed table (features, volumes) so they reject the same inputs the same way.
+    """
+    if ids.isna().any(axis=None):
+        lines = (ids.isna().any(axis=1)).to_numpy().nonzero()[0] + 2
+        raise error(f"{source}: empty PatientID/LesionID on line(s) {lines[:10].tolist()}")
+    ids = ids.astype(str).apply(lambda column: column.str.strip())
+    duplicated = ids.duplicated(keep=False)
+    if duplicated.any():
+        pairs = sorted({f"{p}/{l}" for p, l in ids[duplicated].itertuples(index=False)})
+        raise error(f"{source}: duplicate (PatientID, LesionID): {', '.join(pairs[:10])}")
+    return ids
 
 
 def _numeric_features(features: pd.DataFrame, ids: pd.DataFrame, source: str) -> pd.DataFrame:

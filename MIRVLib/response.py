@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from MIRVLib.lesion_table import ID_COLUMNS, LESION_ID, PATIENT_ID
+from MIRVLib.lesion_table import ID_COLUMNS, LESION_ID, PATIENT_ID, validated_ids
 
 BASELINE = "VolumeBaseline"
 FOLLOW_UP = "VolumeFollowUp"
@@ -45,11 +45,7 @@ def validate_volumes(frame: pd.DataFrame, *, source: str = "<volumes>") -> pd.Da
     if missing:
         raise VolumeTableError(f"{source}: missing column(s) {missing}; expected {list(VOLUME_COLUMNS)}")
     out = frame[list(VOLUME_COLUMNS)].copy().reset_index(drop=True)
-    out[list(ID_COLUMNS)] = out[list(ID_COLUMNS)].astype(str).apply(lambda c: c.str.strip())
-    duplicated = out.duplicated(list(ID_COLUMNS), keep=False)
-    if duplicated.any():
-        pairs = sorted({f"{p}/{l}" for p, l in out.loc[duplicated, list(ID_COLUMNS)].itertuples(index=False)})
-        raise VolumeTableError(f"{source}: duplicate (PatientID, LesionID): {', '.join(pairs[:10])}")
+    out[list(ID_COLUMNS)] = validated_ids(out[list(ID_COLUMNS)], source, VolumeTableError)
     for column in (BASELINE, FOLLOW_UP):
         numeric = pd.to_numeric(out[column], errors="coerce").astype(float)
         bad = (numeric.isna() & out[column].notna()) | (numeric < 0) | np.isinf(numeric)

@@ -68,3 +68,8 @@ def test_bad_volume_tables_name_the_problem():
         _volumes([("A", "L1", "big", 1)])
     with pytest.raises(VolumeTableError, match="duplicate.*A/L1"):
         _volumes([("A", "L1", 1, 1), ("A", "L1", 2, 2)])
+
+
+def test_empty_lesion_id_in_volumes_is_refused():
+    with pytest.raises(VolumeTableError, match=r"empty PatientID/LesionID on line\(s\) \[3\]"):
+        _volumes([("A", "L1", 1, 1), ("A", None, 2, 2)])
