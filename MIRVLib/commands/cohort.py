@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--features", required=True, help="lesion feature CSV: PatientID, LesionID, [Site], features...")
     parser.add_argument("--volumes", help="CSV with PatientID, LesionID, VolumeBaseline, VolumeFollowUp")
-    parser.add_argument("--preset", choices=PRESETS, default="paper", help="feature reduction preset (default: paper)")
+    parser.add_argument("--preset", choices=PRESETS, default="paper",
+                        help="feature reduction preset when fitting (default: paper; a --model carries its own)")
     parser.add_argument("--model", help="MIRV model JSON or shipped model name; skips fitting")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--nonfinite", choices=NONFINITE_POLICIES, default="drop-lesion",
