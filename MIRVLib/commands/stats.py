@@ -1,8 +1,8 @@
 """`mirv stats correlate|cox|km|compare|simulate|report`: cohort statistics on the user's own columns.
 
-Every analysis reads one or more ``--table`` CSVs joined on ``--id`` (``PatientID,USUBJID`` lets each
-table use whichever of the names it has), may add ``--derive`` columns (``AGE>=65``), and writes CSV tables,
-PNG figures and ``<analysis>_provenance.json`` into ``--out``; ``report`` turns a folder into one HTML page.
+Every analysis reads one or more --table CSVs joined on --id ('PatientID,USUBJID' lets each table use
+whichever of the names it has), may add --derive columns ('AGE>=65'), and writes CSV tables, PNG figures
+and <analysis>_provenance.json into --out; 'report' turns a folder into one HTML page.
 """
 
 from __future__ import annotations
