@@ -96,3 +96,20 @@ def test_strategies_respect_site_caps_bone_exclusion_and_recist_total():
     assert parse_strategy("random:20").sample(rng, sites, 3).shape == (3, len(sites))
     with pytest.raises(ValueError, match="unknown sampling strategy 'top:2'"):
         parse_strategy("top:2")
+
+
+def test_simulation_inputs_take_sites_from_a_sites_table(sarc021_dir):
+    from MIRVLib.lesion_table import LesionTable
+    from MIRVLib.reduction import FeatureReduction
+    from MIRVLib.resources import model_path
+    from MIRVLib.stats.analyses import simulation_inputs
+
+    lesions = LesionTable.read_csv(sarc021_dir / "lung_lesion_features.csv.gz")
+    reduction = FeatureReduction.load(model_path("SARC021-lung-reference"))
+    first = lesions.frame.iloc[:2][["PatientID", "LesionID"]].assign(Site=["Bone", "liver"])
+    vectors, sites = simulation_inputs(lesions, reduction, first)
+    assert vectors.shape == (362, 16)
+    assert sites.iloc[:2].tolist() == ["Bone", "liver"] and sites.iloc[2:].isna().all()
+    unknown = first.assign(LesionID=["L99", "L01"])
+    with pytest.raises(ValueError, match="not in the feature table, e.g. .*L99"):
+        simulation_inputs(lesions, reduction, unknown)
