@@ -31,7 +31,7 @@ import pandas as pd
 import SimpleITK as sitk
 import yaml
 
-from MIRVLib.lesions import Lesion, MaskGeometryError, conform_mask, load_image
+from MIRVLib.lesions import Lesion, MaskGeometryError, array_bounds, conform_mask, load_image
 from MIRVLib.provenance import library_versions, sha256_file
 from MIRVLib.resampling import needs_resampling, resample_lesion
 from MIRVLib.resources import preset_path
@@ -299,10 +299,11 @@ class ExtractionResult:
 
 
 def _bounding_boxes(masks: Sequence[sitk.Image]) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """Inclusive (z, y, x) array bounds of each mask."""
     boxes = []
     for mask in masks:
-        nonzero = np.nonzero(sitk.GetArrayViewFromImage(mask))
-        boxes.append((np.array([a.min() for a in nonzero]), np.array([a.max() for a in nonzero])) if nonzero[0].size else None)
+        bounds = array_bounds(sitk.GetArrayViewFromImage(mask))
+        boxes.append((np.array(bounds[0]), np.array(bounds[1])) if bounds else None)
     return boxes
 
 

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from MIRVLib.lesions import array_bounds
+
 # Input voxels kept beyond the B-spline support on each side of the crop (see module docstring).
 BSPLINE_MARGIN = 32
 # Cubic B-spline support reaches this many input voxels beyond the continuous index.
@@ -47,11 +49,10 @@ def needs_resampling(settings: Mapping[str, Any]) -> bool:
 
 def bounding_box(mask: sitk.Image) -> np.ndarray:
     """Lower index and size per axis (x, y, z) of the nonzero voxels — ``GetBoundingBox``'s layout."""
-    nonzero = np.nonzero(sitk.GetArrayViewFromImage(mask))
-    if not nonzero[0].size:
+    bounds = array_bounds(sitk.GetArrayViewFromImage(mask))
+    if bounds is None:
         raise ValueError("No labels found in this mask (i.e. nothing is segmented)!")
-    low = [int(axis.min()) for axis in reversed(nonzero)]
-    high = [int(axis.max()) for axis in reversed(nonzero)]
+    low, high = (list(reversed(b)) for b in bounds)
     return np.array(low + [h - lo + 1 for lo, h in zip(low, high)])
 
 
