@@ -232,3 +232,26 @@ def test_follow_up_volumes_give_response(tmp_path: Path) -> None:
         percent = {k: (follow[k] - base[k]) / base[k] * 100 for k in base}
         assert patients.loc[pid, "VolumeChangeRange"] == pytest.approx(max(percent.values()) - min(percent.values()))
         assert patients.loc[pid, "CompleteTumorResponse"] == int(all(v < 33 for v in percent.values()))
+
+
+def test_patients_sharing_input_files_keep_their_own_ids(cohort: dict[str, Path], full_run: dict[str, object],
+                                                        tmp_path: Path) -> None:
+    """Two manifest rows on the same files (e.g. a test–retest pair) must not share a worker cache entry;
+    scored with the model fitted by the full run (a model file instead of fitting)."""
+    table = pd.read_csv(cohort["manifest"], dtype=str)
+    first = table[table["PatientID"] == "P01"]
+    manifest = cohort["root"] / "twins.csv"
+    pd.concat([first, first.assign(PatientID="P01-retest")]).to_csv(manifest, index=False)
+    out = tmp_path / "out"
+    model = full_run["out"] / "model.json"
+    assert main(["batch", "--manifest", str(manifest), "--out", str(out), "--preset", str(cohort["preset"]),
+                 "--model", str(model)]) == 0
+    assert (out / "model.json").read_bytes() == model.read_bytes()
+    patients = pd.read_csv(out / "patients.csv", dtype={"PatientID": str}).set_index("PatientID")
+    full = pd.read_csv(full_run["out"] / "patients.csv", dtype={"PatientID": str}).set_index("PatientID")
+    assert patients.loc["P01-retest", "MIRVMaxDistance"] == patients.loc["P01", "MIRVMaxDistance"] \
+        == full.loc["P01", "MIRVMaxDistance"]
+    lesions = pd.read_csv(out / "lesions.csv", dtype={"PatientID": str}, float_precision="round_trip")
+    assert lesions["PatientID"].tolist() == ["P01"] * 3 + ["P01-retest"] * 3
+    features = [c for c in lesions.columns if c.startswith("original_")]
+    np.testing.assert_array_equal(lesions[features][:3].to_numpy(), lesions[features][3:].to_numpy())

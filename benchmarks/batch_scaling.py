@@ -5,7 +5,10 @@ worker, and the machine load before and after (the numbers mean little on a busy
 ratio is for the whole command (Dask cluster start-up, extraction, cohort scoring, writing), the second
 for the extraction phase alone (what grows with the cohort).
 
-    .venv/bin/python benchmarks/batch_scaling.py [--patients 16] [--preset MIRV-CT]
+    .venv/bin/python benchmarks/batch_scaling.py [--patients 16] [--preset MIRV-CT] [--real]
+
+``--real`` uses PyRadiomics' sample lung CTs (512×512×48 voxels; the real tumour plus synthetic lesions in
+other tissue, from ``Testing/pyradiomics_data.py``) as the patients, to measure memory on full-size CTs.
 """
 
 from __future__ import annotations
@@ -31,15 +34,34 @@ def load() -> str:
     return "load average %.2f %.2f %.2f" % os.getloadavg()
 
 
+def real_cohort(root: Path, patients: int) -> Path:
+    """Patients alternating between the lung1 and lung2 sample CTs, each with its lesion masks."""
+    import SimpleITK as sitk
+    from pyradiomics_data import patient_masks
+
+    lines = ["PatientID,Image,Lesions"]
+    for case in ("lung1", "lung2"):
+        image, masks = patient_masks(case)
+        (root / case).mkdir()
+        for name, mask in masks.items():
+            sitk.WriteImage(mask, str(root / case / f"{name}.nrrd"), True)
+        lines += [f"{case}-{i:02d},{image},{root / case}" for i in range(patients // 2)]
+    manifest = root / "manifest.csv"
+    manifest.write_text("\n".join(lines) + "\n")
+    return manifest
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=16)
     parser.add_argument("--preset", default="MIRV-CT", help="MIRV-CT (scored with the shipped model) or 'small'")
+    parser.add_argument("--real", action="store_true", help="patients = PyRadiomics' lung1/lung2 CTs, alternating")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        manifest = make_cohort(root, args.patients, corrupt=None, empty_lesion=None)
+        manifest = real_cohort(root, args.patients) if args.real else make_cohort(root, args.patients, corrupt=None,
+                                                                                   empty_lesion=None)
         if args.preset == "small":
             preset, scoring = str(write_small_preset(root)), {"fit": ReductionSettings(
                 feature_correlation=0.9, volume_correlation=0.2)}

@@ -55,7 +55,7 @@ class PatientTask:
 
     @property
     def cache_key(self) -> tuple[str, ...]:
-        return (self.image, self.lesions, self.sites or "", self.preset)
+        return (self.patient_id, self.image, self.lesions, self.sites or "", self.preset)
 
 
 # ----------------------------------------------------------------------------------------- worker side
