@@ -17,6 +17,14 @@ import pandas as pd
 
 from MIRVLib import __version__
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_current_umask()
+
 _TRACKED_DISTRIBUTIONS = (
     "pyradiomics-bhklab", "pyradiomics", "SimpleITK", "numpy", "scipy", "pandas",
     "lifelines", "statsmodels", "PyWavelets",
@@ -97,6 +105,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             temp.write(data)
             temp.flush()
             os.fsync(temp.fileno())
+        os.chmod(temp_name, _FILE_MODE)  # mkstemp creates 0600; outputs should be as readable as a plain open()
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)

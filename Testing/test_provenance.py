@@ -1,0 +1,63 @@
+"""Atomic writes and provenance records: readers never see partial files, records say what made an output."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pandas as pd
+import pytest
+
+from MIRVLib import provenance
+
+
+def test_atomic_csv_round_trips_full_precision_and_uses_dot_decimals(tmp_path):
+    frame = pd.DataFrame({"PatientID": ["p1"], "x": [0.1 + 0.2], "y": [1e-300]})
+    path = provenance.atomic_write_csv(tmp_path / "sub" / "t.csv", frame)
+    text = path.read_text()
+    assert "0.30000000000000004" in text and "1e-300" in text
+    assert pd.read_csv(path)["x"].iloc[0] == 0.1 + 0.2
+
+
+def test_atomic_write_leaves_no_temporary_files_and_respects_umask(tmp_path):
+    path = provenance.atomic_write_text(tmp_path / "a.txt", "hello")
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+
+
+def test_failed_write_keeps_the_previous_file(tmp_path):
+    path = provenance.atomic_write_text(tmp_path / "a.json", "old")
+    with pytest.raises(TypeError):
+        provenance.atomic_write_bytes(path, "not bytes")  # type: ignore[arg-type]
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_file_hash_matches_sha256_and_folder_hash_depends_on_names(tmp_path):
+    import hashlib
+
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "1.dcm").write_bytes(b"abc")
+    assert provenance.sha256_file(tmp_path / "s" / "1.dcm") == hashlib.sha256(b"abc").hexdigest()
+    before = provenance.sha256_file(tmp_path / "s")
+    (tmp_path / "s" / "1.dcm").rename(tmp_path / "s" / "2.dcm")
+    assert provenance.sha256_file(tmp_path / "s") != before
+
+
+def test_record_holds_versions_parameter_hash_and_inputs(tmp_path):
+    params = tmp_path / "p.yaml"
+    params.write_text("setting: {}\n")
+    record = provenance.provenance_record(inputs={"image": params}, parameter_file=params, preset="MIRV-CT")
+    json.dumps(record)
+    assert record["preset"] == "MIRV-CT"
+    assert record["parameterFile"]["sha256"] == provenance.sha256_file(params)
+    assert record["inputs"]["image"]["sha256"] == record["parameterFile"]["sha256"]
+    assert {"mirv", "numpy", "pyradiomics-bhklab"} <= set(record["versions"])
+
+
+def test_settings_hash_ignores_key_order():
+    assert provenance.hash_settings({"a": 1, "b": [1, 2]}) == provenance.hash_settings({"b": [1, 2], "a": 1})
+    assert provenance.hash_settings({"a": 1}) != provenance.hash_settings({"a": 2})
