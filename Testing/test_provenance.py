@@ -17,7 +17,7 @@ def test_atomic_csv_round_trips_full_precision_and_uses_dot_decimals(tmp_path):
     path = provenance.atomic_write_csv(tmp_path / "sub" / "t.csv", frame)
     text = path.read_text()
     assert "0.30000000000000004" in text and "1e-300" in text
-    assert pd.read_csv(path)["x"].iloc[0] == 0.1 + 0.2
+    assert pd.read_csv(path, float_precision="round_trip")["x"].iloc[0] == 0.1 + 0.2
 
 
 def test_atomic_write_leaves_no_temporary_files_and_respects_umask(tmp_path):
