@@ -255,3 +255,26 @@ def test_patients_sharing_input_files_keep_their_own_ids(cohort: dict[str, Path]
     assert lesions["PatientID"].tolist() == ["P01"] * 3 + ["P01-retest"] * 3
     features = [c for c in lesions.columns if c.startswith("original_")]
     np.testing.assert_array_equal(lesions[features][:3].to_numpy(), lesions[features][3:].to_numpy())
+
+
+def test_lost_worker_fails_the_patient_transiently(full_run: dict[str, object], cohort: dict[str, Path],
+                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task that dies (as with a killed Dask worker) fails only its patient, which is not stored, so the
+    next --resume computes exactly that patient."""
+    original = runner.lesion_task
+
+    def dying(task: runner.PatientTask, index: int) -> dict[str, object]:
+        if task.patient_id == "P02" and index == 1:
+            raise RuntimeError("worker tcp://10.0.0.7:4321 lost")
+        return original(task, index)
+
+    monkeypatch.setattr(runner, "lesion_task", dying)
+    out = tmp_path / "out"
+    assert main(batch_args(cohort, out)) == 3
+    failures = pd.read_csv(out / "failures.csv", dtype=str, keep_default_na=False)
+    assert ["P02", "lesion2", "worker"] in failures[["PatientID", "LesionID", "Stage"]].values.tolist()
+    assert "P02" not in pd.read_csv(out / "patients.csv", dtype={"PatientID": str})["PatientID"].tolist()
+    monkeypatch.setattr(runner, "lesion_task", original)
+    assert main(batch_args(cohort, out, "--resume")) == 3
+    assert json.loads((out / "provenance.json").read_text())["run"]["computed"] == ["P02"]
+    same_outputs(full_run["out"], out)

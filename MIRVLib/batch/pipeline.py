@@ -118,10 +118,12 @@ def run_batch(
         outcome.engine = extract(todo, str(preset_file), on_patient=on_patient, jobs=jobs, scheduler=scheduler,
                 follow_up_preset=str(follow_up_preset(preset_file, out)) if any(r.follow_up_image for r in todo) else None,
                 on_lesion=lambda row: notify("lesion", str(row.get("PatientID", "")), row))
-    results = [transient.get(row.patient_id) or store.load(row) for row in rows]
+    # Only stored (complete) patients are scored; one cut short by a lost worker only reports its failure.
+    results = [result for result in map(store.load, rows) if result is not None]
+    lost = [failure for row in rows if row.patient_id in transient for failure in transient[row.patient_id].failures]
     notify("score", "", {})
-    write_outputs(out, rows, [r for r in results if r is not None], model=model, fit=fit, preset_file=preset_file,
-                  settings=settings, outcome=outcome, manifest=Path(manifest))
+    write_outputs(out, rows, results, lost, model=model, fit=fit, preset_file=preset_file, settings=settings,
+                  outcome=outcome, manifest=Path(manifest))
     return outcome
 
 
@@ -154,17 +156,19 @@ def cohort_volumes(results: list[PatientResult]) -> pd.DataFrame | None:
 
 
 def write_outputs(
-    out: Path, rows: list[ManifestRow], results: list[PatientResult], *, model: str | None,
+    out: Path, rows: list[ManifestRow], results: list[PatientResult], lost: list[dict[str, str]], *,
+    model: str | None,
     fit: ReductionSettings | None,
     preset_file: Path, settings: dict[str, Any], outcome: BatchOutcome, manifest: Path,
 ) -> None:
     """lesions.csv, failures.csv and (via `MIRVLib.cohort.write_cohort`) patients.csv, model, matrices,
-    provenance — all rebuilt from the stored patients, in manifest order."""
+    provenance — all rebuilt from the stored patients, in manifest order; ``lost`` are the failures of
+    patients that could not be completed in this run."""
     lesions = pd.concat([r.lesions for r in results if len(r.lesions)], ignore_index=True) if results else None
     if lesions is None or lesions.empty:
         lesions = pd.DataFrame(columns=["PatientID", "LesionID", "SegmentID", "Site", "Status"])
     atomic_write_csv(out / "lesions.csv", lesions)
-    failures = [f for r in results for f in r.failures]
+    failures = [f for r in results for f in r.failures] + lost
     scored = None
     try:
         ok = lesions[lesions["Status"] == "ok"].drop(columns=["SegmentID", "Status"])

@@ -137,6 +137,7 @@ class _Patient:
     failures: list[dict[str, str]] = field(default_factory=list)
     image_reads: collections.Counter = field(default_factory=collections.Counter)
     provenance: dict[str, Any] = field(default_factory=dict)
+    names: dict[str, list[str]] = field(default_factory=dict)
     transient: bool = False
 
     def fail(self, stage: str, reason: str, lesion: str = "") -> None:
@@ -146,8 +147,17 @@ class _Patient:
 class _SerialFuture:
     def __init__(self, function: Callable[..., Any], args: tuple[Any, ...]):
         self.function, self.args, self.value = function, args, None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.value = self.function(*self.args)
+        except Exception as error:  # noqa: BLE001 - surfaces in result(), as a Dask future's error does
+            self.error = error
 
     def result(self) -> Any:
+        if self.error is not None:
+            raise self.error
         return self.value
 
 
@@ -168,7 +178,7 @@ class _SerialEngine:
     def completed(self) -> Iterator[_SerialFuture]:
         while self.queue:
             future = self.queue.popleft()
-            future.value = future.function(*future.args)
+            future.run()
             yield future
 
     def peak_rss(self) -> list[float]:
@@ -281,7 +291,7 @@ def _schedule(engine: Any, rows: list[ManifestRow], preset: str, follow_up_prese
             outcome = future.result()
         except Exception as error:  # noqa: BLE001 - a lost worker or cancelled task: retry on --resume
             patient.transient = True
-            patient.fail("worker", _error(error), "" if index is None else f"#{index + 1}")
+            patient.fail("worker", _error(error), "" if index is None else patient.names[timepoint][index])
             outcome = None
         if outcome is not None:
             patient.image_reads[outcome["worker"]] += int(outcome["imageRead"])
@@ -292,6 +302,7 @@ def _schedule(engine: Any, rows: list[ManifestRow], preset: str, follow_up_prese
                 patient.fail("lesions", f"no lesions in {task.lesions}")
             else:
                 patient.provenance[timepoint] = outcome["provenance"]
+                patient.names[timepoint] = outcome["lesions"]
                 for i in range(len(outcome["lesions"])):
                     patient.waiting += 1
                     engine.submit(lesion_task, task, i, tag=(order, timepoint, i, task), priority=total - order)
