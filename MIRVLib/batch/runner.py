@@ -42,6 +42,13 @@ META_COLUMNS = ["PatientID", "LesionID", "SegmentID", "Site", "Status"]
 _CACHE_PATIENTS = 3
 
 
+WORKER_WAIT_SECONDS = 120
+
+
+class EngineError(RuntimeError):
+    """The Dask scheduler cannot be reached or has no workers: nothing can run."""
+
+
 @dataclass(frozen=True)
 class PatientTask:
     """What a worker needs to load one time point of one patient (paths only: cheap to ship)."""
@@ -196,7 +203,15 @@ class _DaskEngine:
 
         self.cluster = None
         if scheduler:
-            self.client = Client(scheduler)
+            try:
+                self.client = Client(scheduler, timeout=10)
+            except (OSError, TimeoutError) as error:
+                raise EngineError(f"cannot reach the Dask scheduler {scheduler}: {error}") from error
+            try:
+                self.client.wait_for_workers(1, timeout=WORKER_WAIT_SECONDS)
+            except TimeoutError as error:
+                self.client.close()
+                raise EngineError(f"no Dask worker connected to {scheduler} within {WORKER_WAIT_SECONDS} s") from error
         else:
             self.cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                         dashboard_address=None, silence_logs=logging.ERROR)
@@ -325,6 +340,7 @@ def _result(patient: _Patient) -> PatientResult:
             if status != "ok":
                 patient.fail("extraction" if timepoint == BASELINE else "follow-up",
                              status.removeprefix("error:").strip(), str(row.get("LesionID", "")))
+    patient.failures.sort(key=lambda f: (f["Stage"], f["LesionID"]))  # completion order varies between runs
     lesions = _lesion_frame(baseline)
     volumes = None
     if follow_up:

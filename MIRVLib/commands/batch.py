@@ -1,7 +1,8 @@
 """`mirv batch`: a whole cohort from a manifest — resumable, failure-tolerant, local or on a Dask cluster.
 
-Exit codes: 0 nothing failed; 2 the manifest or options are invalid (nothing was run); 3 the run finished
-but some patients or lesions failed (listed in ``DIR/failures.csv``).
+Exit codes: 0 nothing failed; 1 the Dask scheduler cannot be reached or has no workers; 2 the manifest or
+options are invalid (nothing was run); 3 the run finished but some patients or lesions failed (listed in
+``DIR/failures.csv``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from tqdm import tqdm
 
 from MIRVLib.batch.manifest import ManifestError
 from MIRVLib.batch.pipeline import run_batch
+from MIRVLib.batch.runner import EngineError
 from MIRVLib.reduction import PRESETS, ReductionSettings
 
-EXIT_INVALID = 2
+EXIT_NO_ENGINE, EXIT_INVALID = 1, 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Manifest CSV columns: PatientID, Image, Lesions [, FollowUpImage, FollowUpLesions, Sites]; "
         "relative paths resolve against the manifest's folder. Writes DIR/lesions.csv, patients.csv, "
         "failures.csv, matrices/, model.json, provenance.json and one stored result per patient (DIR/patients/). "
-        "Exit code 0: nothing failed; 2: invalid manifest; 3: some patients or lesions failed.",
+        "Exit code 0: nothing failed; 1: Dask scheduler unreachable; 2: invalid manifest; "
+        "3: some patients or lesions failed.",
     )
     parser.add_argument("--manifest", required=True, help="cohort manifest CSV")
     parser.add_argument("--out", required=True, help="output folder")
@@ -97,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
     except (ManifestError, FileNotFoundError) as error:
         print(f"mirv batch: error: {error}", file=sys.stderr)
         return EXIT_INVALID
+    except EngineError as error:
+        print(f"mirv batch: error: {error}", file=sys.stderr)
+        return EXIT_NO_ENGINE
     failures = outcome.failures
     print(f"{len(outcome.computed)} patient(s) computed, {len(outcome.reused)} reused; "
           f"{failures['PatientID'].nunique() if len(failures) else 0} with failures; wrote {outcome.out}")
