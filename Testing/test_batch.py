@@ -210,11 +210,20 @@ def test_mirv_ct_preset_with_shipped_model(cohort: dict[str, Path], tmp_path: Pa
     assert pd.read_csv(out / "failures.csv").empty
 
 
-def test_follow_up_volumes_give_response(tmp_path: Path) -> None:
+def test_follow_up_volumes_and_sites(tmp_path: Path) -> None:
     manifest = make_cohort(tmp_path, 3, corrupt=None, empty_lesion=None, follow_up=True)
+    (tmp_path / "sites.csv").write_text("LesionID,Site\nlesion1,lung\nlesion2,liver\n")
+    table = pd.read_csv(manifest, dtype=str)
+    table["Sites"] = ["sites.csv", "", "sites.csv"]
+    table.to_csv(manifest, index=False)
     preset = write_small_preset(tmp_path)
     out = tmp_path / "out"
     assert main(["batch", "--manifest", str(manifest), "--out", str(out), "--preset", str(preset), *REDUCTION]) == 0
+    lesions = pd.read_csv(out / "lesions.csv", dtype=str, keep_default_na=False)
+    assert lesions[["PatientID", "LesionID", "Site"]].values.tolist() == [
+        ["P01", "lesion1", "lung"], ["P01", "lesion2", "liver"], ["P01", "lesion3", ""],
+        ["P02", "lesion1", ""], ["P02", "lesion2", ""], ["P02", "lesion3", ""], ["P02", "lesion4", ""],
+        ["P03", "lesion1", "lung"], ["P03", "lesion2", "liver"]]
     patients = pd.read_csv(out / "patients.csv", dtype={"PatientID": str}).set_index("PatientID")
     changes = pd.read_csv(out / "lesion_volume_changes.csv", dtype={"PatientID": str, "LesionID": str})
     for pid in ("P01", "P02", "P03"):

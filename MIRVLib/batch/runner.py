@@ -334,28 +334,34 @@ def _schedule(engine: Any, rows: list[ManifestRow], preset: str, follow_up_prese
 def _result(patient: _Patient) -> PatientResult:
     baseline = [patient.rows[BASELINE][i] for i in sorted(patient.rows[BASELINE])]
     follow_up = [patient.rows[FOLLOW_UP][i] for i in sorted(patient.rows[FOLLOW_UP])]
-    for timepoint, rows in ((BASELINE, baseline), (FOLLOW_UP, follow_up)):
+    provenance = {**patient.provenance, "imageReadsPerWorker": sorted(patient.image_reads.values(), reverse=True)}
+    return patient_result(patient.row.patient_id, baseline, follow_up, patient.failures, provenance,
+                          transient=patient.transient)
+
+
+def patient_result(patient_id: str, baseline: list[dict[str, Any]], follow_up: list[dict[str, Any]],
+                   failures: list[dict[str, str]], provenance: dict[str, Any], *,
+                   transient: bool = False) -> PatientResult:
+    """A patient's result from its lesion rows (in lesion order) and the failures met while loading it.
+
+    Lesions whose ``Status`` is not ``ok`` are added to the failures; follow-up lesions keep only their
+    volume. Shared by every extraction engine (this runner, the headless Slicer batch).
+    """
+    failures = list(failures)
+    for stage, rows in (("extraction", baseline), ("follow-up", follow_up)):
         for row in rows:
             status = str(row.get("Status", "ok"))
             if status != "ok":
-                patient.fail("extraction" if timepoint == BASELINE else "follow-up",
-                             status.removeprefix("error:").strip(), str(row.get("LesionID", "")))
-    patient.failures.sort(key=lambda f: (f["Stage"], f["LesionID"]))  # completion order varies between runs
-    lesions = _lesion_frame(baseline)
+                failures.append({"PatientID": patient_id, "LesionID": str(row.get("LesionID", "")), "Stage": stage,
+                                 "Reason": status.removeprefix("error:").strip()})
+    failures.sort(key=lambda f: (f["Stage"], f["LesionID"]))  # completion order varies between runs
     volumes = None
     if follow_up:
         frame = _lesion_frame(follow_up)
         volumes = pd.DataFrame({"LesionID": frame["LesionID"],
                                 "VolumeFollowUp": frame.get("original_shape_VoxelVolume", float("nan")),
                                 "Status": frame["Status"]})
-    return PatientResult(
-        patient_id=patient.row.patient_id,
-        lesions=lesions,
-        follow_up=volumes,
-        failures=patient.failures,
-        provenance={**patient.provenance, "imageReadsPerWorker": sorted(patient.image_reads.values(), reverse=True)},
-        transient=patient.transient,
-    )
+    return PatientResult(patient_id, _lesion_frame(baseline), volumes, failures, provenance, transient)
 
 
 def _lesion_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
