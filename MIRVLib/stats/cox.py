@@ -176,5 +176,5 @@ def fit_cox(
     if ph_test:
         ph = proportional_hazard_test(fitter, design.frame, time_transform="rank").summary.reset_index()
         ph = ph.rename(columns={ph.columns[0]: "covariate"})
-        model["ph_global_min_p"] = float(np.nanmin(ph["p"])) if len(ph) else np.nan
+        model["ph_test_min_p"] = float(np.nanmin(ph["p"])) if len(ph) else np.nan
     return CoxResult(summary, model, ph, design, fitter)
