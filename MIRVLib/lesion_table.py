@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -23,7 +23,12 @@ log = logging.getLogger(__name__)
 PATIENT_ID = "PatientID"
 LESION_ID = "LesionID"
 SITE = "Site"
+SEGMENT_ID = "SegmentID"
+STATUS = "Status"
+STATUS_OK = "ok"
 ID_COLUMNS = (PATIENT_ID, LESION_ID)
+# Descriptive columns of a lesion row (as `mirv extract` writes them); everything else is a feature.
+METADATA_COLUMNS = (PATIENT_ID, LESION_ID, SEGMENT_ID, SITE, STATUS)
 VOLUME_FEATURE = "original_shape_VoxelVolume"
 # PyRadiomics writes provenance columns (versions, hashes, image info); they describe, they are not features.
 METADATA_PREFIXES = ("diagnostics_",)
@@ -51,17 +56,22 @@ class NonFiniteValue:
 
 @dataclass(frozen=True)
 class LesionTable:
-    """Validated lesions: ``PatientID``, ``LesionID``, optional ``Site``, then float feature columns in order."""
+    """Validated lesions: ``PatientID``, ``LesionID``, optional ``SegmentID``/``Site``, then float features in order.
+
+    Rows of a `mirv extract` table whose ``Status`` is not ``ok`` have no features; they are kept out and listed
+    in ``failed_lesions`` (patient, lesion, reason) so a failed lesion never blocks scoring the others.
+    """
 
     frame: pd.DataFrame
     source: str = "<table>"
     nonfinite: tuple[NonFiniteValue, ...] = field(default=())
     dropped_features: tuple[str, ...] = field(default=())
     dropped_lesions: tuple[tuple[str, str], ...] = field(default=())
+    failed_lesions: tuple[tuple[str, str, str], ...] = field(default=())
 
     @property
     def feature_names(self) -> list[str]:
-        return [c for c in self.frame.columns if c not in (*ID_COLUMNS, SITE)]
+        return [c for c in self.frame.columns if c not in METADATA_COLUMNS]
 
     @property
     def features(self) -> pd.DataFrame:
@@ -82,7 +92,7 @@ class LesionTable:
     def subset(self, patient_ids: list[str]) -> LesionTable:
         """The lesions of some patients, e.g. one patient scored with a shipped model."""
         rows = self.frame[self.frame[PATIENT_ID].isin(patient_ids)].reset_index(drop=True)
-        return LesionTable(rows, self.source, self.nonfinite, self.dropped_features, self.dropped_lesions)
+        return LesionTable(rows, self.source, self.nonfinite, self.dropped_features, self.dropped_lesions, self.failed_lesions)
 
     @classmethod
     def from_frame(
@@ -96,16 +106,19 @@ class LesionTable:
             raise LesionTableError(f"{source}: missing id column(s) {missing}; columns start with {list(frame.columns[:5])}")
         frame = frame.reset_index(drop=True)
         ids = validated_ids(frame[list(ID_COLUMNS)], source, LesionTableError)
+        frame, ids, failed = _without_failed_extractions(frame, ids, source)
         meta = [c for c in frame.columns if str(c).startswith(METADATA_PREFIXES)]
-        feature_cols = [c for c in frame.columns if c not in (*ID_COLUMNS, SITE) and c not in meta]
+        feature_cols = [c for c in frame.columns if c not in METADATA_COLUMNS and c not in meta]
         if not feature_cols:
             raise LesionTableError(f"{source}: no feature columns after {list(ID_COLUMNS)}")
         features = _numeric_features(frame[feature_cols], ids, source)
         head = ids.copy()
-        if SITE in frame.columns:
-            head[SITE] = frame[SITE].astype("string").fillna("")
+        for column in (SEGMENT_ID, SITE):
+            if column in frame.columns:
+                head[column] = frame[column].astype("string").fillna("")
         table = pd.concat([head, features], axis=1)
-        return _apply_nonfinite_policy(table, feature_cols, source, nonfinite)
+        validated = _apply_nonfinite_policy(table, feature_cols, source, nonfinite)
+        return replace(validated, failed_lesions=failed) if failed else validated
 
     @classmethod
     def read_csv(cls, path: str | os.PathLike[str], *, nonfinite: NonFinitePolicy = "fail") -> LesionTable:
@@ -142,6 +155,25 @@ def validated_ids(ids: pd.DataFrame, source: str, error: type[ValueError] = Lesi
         pairs = sorted({f"{p}/{l}" for p, l in ids[duplicated].itertuples(index=False)})
         raise error(f"{source}: duplicate (PatientID, LesionID): {', '.join(pairs[:10])}")
     return ids
+
+
+def _without_failed_extractions(
+    frame: pd.DataFrame, ids: pd.DataFrame, source: str
+) -> tuple[pd.DataFrame, pd.DataFrame, tuple[tuple[str, str, str], ...]]:
+    """Rows whose ``Status`` is not ``ok`` (extraction failed) carry no features: set aside, reported, kept out."""
+    if STATUS not in frame.columns:
+        return frame, ids, ()
+    status = frame[STATUS].fillna(STATUS_OK).astype(str).str.strip()
+    failed_rows = status != STATUS_OK
+    if not failed_rows.any():
+        return frame, ids, ()
+    failed = tuple(
+        (pid, lid, reason) for (pid, lid), reason in zip(ids[failed_rows].itertuples(index=False), status[failed_rows])
+    )
+    log.warning("%s: %d lesion(s) without features (extraction failed), left out: %s", source, len(failed),
+                "; ".join(f"patient {p} lesion {l}: {r}" for p, l, r in failed[:5]))
+    keep = ~failed_rows
+    return frame[keep].reset_index(drop=True), ids[keep].reset_index(drop=True), failed
 
 
 def _numeric_features(features: pd.DataFrame, ids: pd.DataFrame, source: str) -> pd.DataFrame:

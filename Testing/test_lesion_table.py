@@ -87,3 +87,18 @@ def test_semicolon_csv_from_a_comma_decimal_locale_is_explained(tmp_path):
     path.write_text("PatientID;LesionID;f\nP1;L1;1,5\n")
     with pytest.raises(LesionTableError, match="semicolon-separated.*'.' decimals"):
         LesionTable.read_csv(path)
+
+
+def test_extraction_table_failed_lesions_are_left_out_and_reported():
+    """A `mirv extract` table: SegmentID/Status are metadata; a failed lesion has no features and is set aside."""
+    frame = pd.DataFrame({
+        "PatientID": ["p", "p", "p"], "LesionID": ["a", "b", "tiny"], "SegmentID": ["S1", "S2", "S3"],
+        "Site": ["lung", "liver", "bone"], "Status": ["ok", "ok", "error: mask has 1 voxel"],
+        "f1": [1.0, 2.0, None], "f2": [3.0, 5.0, None],
+    })
+    table = LesionTable.from_frame(frame, source="lesions.csv")
+    assert table.feature_names == ["f1", "f2"]
+    assert table.frame["LesionID"].tolist() == ["a", "b"]
+    assert table.frame["SegmentID"].tolist() == ["S1", "S2"]
+    assert table.failed_lesions == (("p", "tiny", "error: mask has 1 voxel"),)
+    assert table.nonfinite == ()
