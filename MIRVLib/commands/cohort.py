@@ -96,10 +96,13 @@ def run(args: argparse.Namespace) -> int:
             "nonfiniteValues": [str(v) for v in table.nonfinite],
             "droppedFeatures": list(table.dropped_features),
             "droppedLesions": [f"{p}/{l}" for p, l in table.dropped_lesions],
+            "failedLesions": [f"{p}/{l}: {reason}" for p, l, reason in table.failed_lesions],
         },
     )
     out = write_cohort(result, args.out, record)
     counts = " -> ".join(str(reduction.step_counts.get(k, "?")) for k in ("input", "varianceAndVolume", "selected"))
     print(f"features {counts}; {record['cohort']['patientsWithMIRV']} of {len(result.patients)} patients with MIRV; "
           f"wrote {out}")
+    for patient, lesion, reason in table.failed_lesions:
+        print(f"  left out patient {patient} lesion {lesion} (no features: {reason})")
     return 0
