@@ -45,24 +45,12 @@ def _patient_id(image: Path) -> str:
     return name
 
 
-def write_features(frame, path: Path) -> None:
-    """The science core's writer when present (one table format for all of MIRV), else an atomic CSV."""
-    try:
-        from MIRVLib.features import write_lesion_features
-    except ImportError:
-        from MIRVLib.provenance import atomic_write_csv
-
-        atomic_write_csv(path, frame)
-    else:
-        write_lesion_features(frame, path)
-
-
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from MIRVLib.extraction import STATUS, STATUS_OK, extract_patient, load_preset, prepare_image, warm_up_workers
     from MIRVLib.lesions import load_lesions
-    from MIRVLib.provenance import atomic_write_json, provenance_record
+    from MIRVLib.provenance import atomic_write_csv, atomic_write_json, provenance_record
 
     if args.jobs < 1:
         print("mirv extract: --jobs must be at least 1", file=sys.stderr)
@@ -88,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             bar.set_postfix_str(name)
             bar.update(done - bar.n)
         result = extract_patient(prepared, lesions, preset, patient_id, args.jobs, progress, args.ith)
-    write_features(result.features, out)
+    atomic_write_csv(out, result.features)  # the lesion table format LesionTable.read_csv reads
     record = provenance_record(
         inputs={"lesions": lesions_path, **({"names": args.names} if args.names else {}),
                 **({"sites": args.sites} if args.sites else {})},
