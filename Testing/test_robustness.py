@@ -94,3 +94,21 @@ def test_run_robustness_and_cli(tmp_path):
     from MIRVLib.reduction import read_feature_list
 
     assert read_feature_list(out) == result.features  # what `mirv cohort --restrict-to` reads
+
+
+def test_cli_cases_manifest(tmp_path, capsys):
+    ct = synthetic_ct()
+    sitk.WriteImage(ct, str(tmp_path / "ct.nrrd"))
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    for i, (centre, radius) in enumerate([((30, 32, 10), 7), ((18, 40, 8), 4), ((44, 22, 12), 5)]):
+        sitk.WriteImage(ball_mask(ct, centre, radius), str(folder / f"L{i}.nrrd"))
+    pd.DataFrame({"PatientID": ["A", "B"], "Image": [str(tmp_path / "ct.nrrd")] * 2,
+                  "Lesions": [str(folder)] * 2}).to_csv(tmp_path / "cases.csv", index=False)
+    out = tmp_path / "r.txt"
+    assert main(["robustness", "--cases", str(tmp_path / "cases.csv"), "--preset", str(light_preset(tmp_path)),
+                 "--out", str(out), "--no-progress"]) == 0
+    assert pd.read_csv(tmp_path / "r.ccc.csv")["Lesions"].iloc[0] == 6  # 3 lesions × 2 patients
+    pd.DataFrame({"PatientID": ["A"], "Image": ["x"]}).to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["robustness", "--cases", str(tmp_path / "bad.csv"), "--out", str(out), "--no-progress"]) == 2
+    assert "bad.csv: missing column(s) ['Lesions']" in capsys.readouterr().err
