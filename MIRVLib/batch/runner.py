@@ -183,9 +183,12 @@ class _SerialEngine:
         return future
 
     def completed(self) -> Iterator[_SerialFuture]:
+        from MIRVLib.extraction import single_threaded_itk  # faster on lesion crops, as in extract_patient
+
         while self.queue:
             future = self.queue.popleft()
-            future.run()
+            with single_threaded_itk():
+                future.run()
             yield future
 
     def peak_rss(self) -> list[float]:
