@@ -88,6 +88,7 @@ def main() -> int:
             if name.startswith("pyradiomics"):
                 (work / "pyrad.csv").unlink(missing_ok=True)  # its CLI appends to an existing file
             times[name] = min(times[name], _timed(command))
+    startup = min(_timed([str(BIN / "mirv"), "--version"]) for _ in range(max(args.repeat, 2)))
     for name, seconds in times.items():
         print(f"{name:>18}: {seconds:7.2f} s  ({seconds / len(masks):.2f} s/lesion)")
     print(f"speed-up mirv --jobs 1 vs PyRadiomics batch: {times['pyradiomics batch'] / times['mirv --jobs 1']:.2f}x "
@@ -95,6 +96,7 @@ def main() -> int:
     print(f"speed-up mirv --jobs 2 vs --jobs 1:          {times['mirv --jobs 1'] / times['mirv --jobs 2']:.2f}x "
           "(target >= 1.7x)")
     print(f"speed-up mirv --jobs 2 vs PyRadiomics batch: {times['pyradiomics batch'] / times['mirv --jobs 2']:.2f}x")
+    print(f"of which `mirv --version` (interpreter + importing every sub-command): {startup:.2f} s")
 
     reference = pd.read_csv(work / "pyrad.csv", float_precision="round_trip")
     for label, file in (("--jobs 1", "mirv1.csv"), ("--jobs 2", "mirv2.csv")):
