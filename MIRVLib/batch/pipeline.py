@@ -17,15 +17,15 @@ import pandas as pd
 import yaml
 
 from MIRVLib.batch.manifest import ManifestRow, read_manifest
-from MIRVLib.cohort import score_cohort, write_cohort
-from MIRVLib.lesion_table import LESION_ID, VOLUME_FEATURE, LesionTable, LesionTableError
-from MIRVLib.reduction import FeatureReduction, ModelError, ReductionSettings
-from MIRVLib.response import BASELINE, FOLLOW_UP, VolumeTableError, validate_volumes
 from MIRVLib.batch.runner import run_patients
 from MIRVLib.batch.store import FAILURE_COLUMNS, PatientResult, ResultStore
+from MIRVLib.cohort import score_cohort, write_cohort
+from MIRVLib.lesion_table import LESION_ID, VOLUME_FEATURE, LesionTable, LesionTableError
 from MIRVLib.provenance import (atomic_write_csv, atomic_write_json, atomic_write_text, hash_settings,
                                 library_versions, provenance_record, sha256_file)
+from MIRVLib.reduction import FeatureReduction, ModelError, ReductionSettings
 from MIRVLib.resources import model_path, preset_path
+from MIRVLib.response import BASELINE, FOLLOW_UP, VolumeTableError, validate_volumes
 
 EXIT_OK, EXIT_FAILURES = 0, 3
 Extractor = Callable[..., dict[str, Any] | None]
@@ -115,9 +115,12 @@ def run_batch(
         notify("patient", row.patient_id, {"failed": result.failed, "lesions": len(result.lesions)})
 
     if todo:
-        outcome.engine = extract(todo, str(preset_file), on_patient=on_patient, jobs=jobs, scheduler=scheduler,
-                follow_up_preset=str(follow_up_preset(preset_file, out)) if any(r.follow_up_image for r in todo) else None,
-                on_lesion=lambda row: notify("lesion", str(row.get("PatientID", "")), row))
+        volume_preset = follow_up_preset(preset_file, out) if any(r.follow_up_image for r in todo) else None
+        outcome.engine = extract(
+            todo, str(preset_file), on_patient=on_patient, jobs=jobs, scheduler=scheduler,
+            follow_up_preset=str(volume_preset) if volume_preset else None,
+            on_lesion=lambda row: notify("lesion", str(row.get("PatientID", "")), row),
+        )
     # Only stored (complete) patients are scored; one cut short by a lost worker only reports its failure.
     results = [result for result in map(store.load, rows) if result is not None]
     lost = [failure for row in rows if row.patient_id in transient for failure in transient[row.patient_id].failures]
