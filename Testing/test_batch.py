@@ -287,3 +287,22 @@ def test_lost_worker_fails_the_patient_transiently(full_run: dict[str, object], 
     assert main(batch_args(cohort, out, "--resume")) == 3
     assert json.loads((out / "provenance.json").read_text())["run"]["computed"] == ["P02"]
     same_outputs(full_run["out"], out)
+
+
+def test_progress_bar_shows_patients_lesions_and_failures() -> None:
+    import io
+
+    from MIRVLib.commands.batch import ProgressBar
+
+    stream = io.StringIO()
+    bar = ProgressBar(file=stream, disable=False)
+    bar("start", "", {"patients": 3, "todo": 2, "reused": 1})
+    for status in ("ok", "ok", "error: empty segment (no voxels)"):
+        bar("lesion", "P1", {"Status": status})
+    bar("patient", "P1", {"failed": True, "lesions": 3})
+    bar("lesion", "P2", {"Status": "ok"})
+    bar("patient", "P2", {"failed": False, "lesions": 1})
+    bar("score", "", {})
+    text = stream.getvalue()
+    assert "reusing 1 stored patient(s)" in text
+    assert "2/2" in text and "lesions=4 failed patients=1 failed lesions=1" in text

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
@@ -54,19 +54,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-class _ProgressBar:
+class ProgressBar:
     """tqdm over patients; the postfix shows lesions done and failures so far."""
 
-    def __init__(self) -> None:
+    def __init__(self, file: TextIO = sys.stderr, disable: bool | None = None) -> None:
+        self.file, self.disable = file, disable  # disable=None: only on a terminal
         self.bar: tqdm | None = None
         self.lesions = self.failed_lesions = self.failed_patients = 0
 
     def __call__(self, event: str, patient_id: str, detail: dict[str, Any]) -> None:
         if event == "start":
-            self.bar = tqdm(total=detail["todo"], unit="patient", desc="mirv batch", file=sys.stderr,
-                            disable=None, dynamic_ncols=True)
+            self.bar = tqdm(total=detail["todo"], unit="patient", desc="mirv batch", file=self.file,
+                            disable=self.disable, dynamic_ncols=True)
             if detail["reused"]:
-                tqdm.write(f"reusing {detail['reused']} stored patient(s)", file=sys.stderr)
+                tqdm.write(f"reusing {detail['reused']} stored patient(s)", file=self.file)
         elif event == "lesion":
             self.lesions += 1
             self.failed_lesions += str(detail.get("Status", "ok")) != "ok"
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         outcome = run_batch(args.manifest, args.out, preset=args.preset, model=args.model, fit=fit,
                             jobs=args.jobs, scheduler=args.scheduler, resume=args.resume,
-                            retry_failed=args.retry_failed, progress=_ProgressBar())
+                            retry_failed=args.retry_failed, progress=ProgressBar())
     except (ManifestError, FileNotFoundError) as error:
         print(f"mirv batch: error: {error}", file=sys.stderr)
         return EXIT_INVALID
