@@ -13,6 +13,7 @@ module-level functions, so Dask or any other scheduler can run the same per-lesi
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
 import contextlib
 import copy
@@ -22,7 +23,7 @@ import logging
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -280,28 +281,57 @@ def run_lesions(
     progress: ProgressCallback | None = None,
     ith: bool = False,
 ) -> list[dict[str, Any]]:
-    """Rows in lesion order; ``jobs > 1`` runs one task per lesion in a process pool."""
+    """Rows in lesion order. ``jobs > 1``: one task per lesion, shared by ``jobs - 1`` pool workers and this process.
+
+    The calling process is already warm (imports done, image in memory), so it extracts lesions itself
+    while the workers start; workers take the largest lesions first, this process the smallest, and a
+    task still queued for a worker is taken back when this process runs out of work.
+    """
     total = len(lesions)
     rows: list[dict[str, Any] | None] = [None] * total
+    finished = 0
+
+    def finish(index: int, row: dict[str, Any]) -> None:
+        nonlocal finished
+        rows[index] = row
+        finished += 1
+        if progress:
+            progress(finished, total, lesions[index].name)
+
     if jobs <= 1 or total <= 1:
         with single_threaded_itk():
-            for done, lesion in enumerate(lesions, start=1):
-                rows[done - 1] = extract_lesion(prepared, lesion, ith=ith)
-                if progress:
-                    progress(done, total, lesion.name)
+            for index, lesion in enumerate(lesions):
+                finish(index, extract_lesion(prepared, lesion, ith=ith))
         return rows  # type: ignore[return-value]
-    with cf.ProcessPoolExecutor(
-        max_workers=min(jobs, total), mp_context=_pool_context(), initializer=_init_worker, initargs=(prepared,)
-    ) as pool:
-        futures = {pool.submit(_worker_task, lesion, ith): index for index, lesion in enumerate(lesions)}
-        for done, future in enumerate(cf.as_completed(futures), start=1):
-            index = futures[future]
+
+    workers = min(jobs, total) - 1
+    pending = collections.deque(sorted(range(total), key=lambda i: -lesions[i].voxel_count))
+    running: dict[cf.Future, int] = {}
+
+    def collect(futures: Iterable[cf.Future]) -> None:
+        for future in futures:
+            index = running.pop(future)
             try:
-                rows[index] = future.result()
+                finish(index, future.result())
             except Exception as error:  # worker died (e.g. out of memory): that lesion fails, not the patient
-                rows[index] = _error(prepared, lesions[index], f"worker failed: {error}")
-            if progress:
-                progress(done, total, lesions[index].name)
+                finish(index, _error(prepared, lesions[index], f"worker failed: {error}"))
+
+    with cf.ProcessPoolExecutor(
+        max_workers=workers, mp_context=_pool_context(), initializer=_init_worker, initargs=(prepared,)
+    ) as pool, single_threaded_itk():
+        while pending or running:
+            collect([future for future in running if future.done()])
+            while pending and len(running) < 2 * workers:  # one running and one queued per worker
+                index = pending.popleft()
+                running[pool.submit(_worker_task, lesions[index], ith)] = index
+            if not pending:  # take back queued tasks that no worker has started yet
+                for future in [f for f in running if f.cancel()]:
+                    pending.append(running.pop(future))
+            if pending:
+                index = pending.pop()
+                finish(index, extract_lesion(prepared, lesions[index], ith=ith))
+            elif running:
+                collect([next(cf.as_completed(running))])
     return rows  # type: ignore[return-value]
 
 
