@@ -20,7 +20,8 @@ from MIRVLib.stats.survival import km_analysis  # noqa: E402
 
 @pytest.fixture()
 def logic(repo_root):
-    sys.path.insert(0, str(repo_root / "MIRV"))
+    if str(repo_root / "MIRV") not in sys.path:
+        sys.path.insert(0, str(repo_root / "MIRV"))
     from MIRVLogic.cohort import MIRVCohortLogic
 
     return MIRVCohortLogic(slicer.vtkMRMLScene())
