@@ -17,6 +17,7 @@ import collections
 import concurrent.futures as cf
 import contextlib
 import copy
+import dataclasses
 import hashlib
 import json
 import logging
@@ -25,6 +26,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from multiprocessing import shared_memory
 from pathlib import Path
 from typing import Any
 
@@ -226,10 +228,41 @@ def _ith(image: sitk.Image, mask: sitk.Image, label: int, name: str) -> float:
 _WORKER_PREPARED: PreparedImage | None = None
 
 
-def _init_worker(prepared: PreparedImage) -> None:
+class SharedImage:
+    """The prepared image's voxels in shared memory: workers copy them from there instead of receiving a
+    pickle of the whole CT through a pipe (which blocks the caller ~0.35 s per worker for a 100 MB CT)."""
+
+    def __init__(self, image: sitk.Image) -> None:
+        array = sitk.GetArrayViewFromImage(image)
+        self._memory = shared_memory.SharedMemory(create=True, size=max(array.nbytes, 1))
+        np.ndarray(array.shape, array.dtype, buffer=self._memory.buf)[...] = array
+        self.name, self.shape, self.dtype = self._memory.name, array.shape, array.dtype.str
+        self.geometry = (image.GetSpacing(), image.GetOrigin(), image.GetDirection())
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_memory"}
+
+    def load(self) -> sitk.Image:
+        memory = shared_memory.SharedMemory(name=self.name)
+        try:
+            image = sitk.GetImageFromArray(np.ndarray(self.shape, np.dtype(self.dtype), buffer=memory.buf))
+        finally:
+            memory.close()  # the creating process unlinks it (workers share its resource tracker)
+        image.SetSpacing(self.geometry[0])
+        image.SetOrigin(self.geometry[1])
+        image.SetDirection(self.geometry[2])
+        return image
+
+    def release(self) -> None:
+        self._memory.close()
+        self._memory.unlink()
+
+
+def _init_worker(prepared: PreparedImage, shared: SharedImage) -> None:
     global _WORKER_PREPARED
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)  # one core per worker; the pool supplies parallelism
     logging.getLogger("radiomics").setLevel(logging.ERROR)
+    prepared.image = shared.load()
     _WORKER_PREPARED = prepared
     _extractor(prepared.preset)  # build it (imports, schema validation) before the first task arrives
 
@@ -316,9 +349,14 @@ def run_lesions(
             except Exception as error:  # worker died (e.g. out of memory): that lesion fails, not the patient
                 finish(index, _error(prepared, lesions[index], f"worker failed: {error}"))
 
-    with cf.ProcessPoolExecutor(
-        max_workers=workers, mp_context=_pool_context(), initializer=_init_worker, initargs=(prepared,)
-    ) as pool, single_threaded_itk():
+    shared = SharedImage(prepared.image)
+    light = dataclasses.replace(prepared, image=None)  # the voxels travel through shared memory
+    with contextlib.ExitStack() as stack:
+        stack.callback(shared.release)
+        pool = stack.enter_context(cf.ProcessPoolExecutor(
+            max_workers=workers, mp_context=_pool_context(), initializer=_init_worker, initargs=(light, shared)
+        ))
+        stack.enter_context(single_threaded_itk())
         while pending or running:
             collect([future for future in running if future.done()])
             while pending and len(running) < 2 * workers:  # one running and one queued per worker
