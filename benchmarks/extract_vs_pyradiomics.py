@@ -43,6 +43,22 @@ def _timed(command: list[str]) -> float:
     return elapsed
 
 
+CALIBRATION_SCRIPT = """
+import multiprocessing, time
+def burn(n):
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+if __name__ == "__main__":
+    n = 10_000_000
+    start = time.perf_counter(); burn(n); burn(n); serial = time.perf_counter() - start
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(burn, [1, 1])
+        start = time.perf_counter(); pool.map(burn, [n, n]); parallel = time.perf_counter() - start
+    print(serial / parallel)
+"""
+
 ENGINE_SCRIPT = """
 import sys, time
 from MIRVLib.extraction import extract_patient, prepare_image, warm_up_workers
@@ -60,6 +76,13 @@ if __name__ == "__main__":
             best[jobs] = min(best[jobs], time.perf_counter() - start)
     print(best[1], best[2])
 """
+
+
+def _machine_parallelism(work: Path) -> float:
+    """Speed-up of two processes over one on a pure CPU loop: the ceiling for --jobs 2 on this machine now."""
+    script = work / "calibration.py"
+    script.write_text(CALIBRATION_SCRIPT)
+    return float(subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True).stdout)
 
 
 def _engine_times(image: Path, seg: Path, repeat: int, work: Path) -> tuple[float, float]:
@@ -147,6 +170,8 @@ def main() -> int:
     print(f"speed-up mirv --jobs 2 vs PyRadiomics batch: {times['pyradiomics batch'] / times['mirv --jobs 2']:.2f}x")
     print(f"of which `mirv --version` (interpreter + importing every sub-command): {startup:.2f} s")
 
+    print(f"machine check: 2 processes vs 1 on a pure CPU loop: {_machine_parallelism(work):.2f}x "
+          "(2.0 on two idle cores; the ceiling for --jobs 2 right now)")
     one, two = _engine_times(image_path, seg, max(args.repeat, 2), work)
     print(f"engine only (extract_patient in a warm process): jobs 1 {one:.2f} s, jobs 2 {two:.2f} s -> {one / two:.2f}x")
 
