@@ -102,3 +102,30 @@ def test_resampling_matches_pyradiomics_on_other_geometries(spacing, target, dir
     assert our_image.GetSize() == ref_image.GetSize() and our_image.GetOrigin() == ref_image.GetOrigin()
     assert np.array_equal(sitk.GetArrayViewFromImage(our_image), sitk.GetArrayViewFromImage(ref_image))
     assert np.array_equal(sitk.GetArrayViewFromImage(our_mask), sitk.GetArrayViewFromImage(ref_mask))
+
+
+SETTING_VARIANTS = {
+    "no resampling": "  binWidth: 25\n",
+    "no resampling, preCrop": "  binWidth: 25\n  preCrop: true\n  padDistance: 3\n",
+    "normalize": "  normalize: true\n  normalizeScale: 100\n  interpolator: sitkBSpline\n  resampledPixelSpacing: [1, 1, 2]\n",
+    "spacing already matches (crop only)": "  interpolator: sitkLinear\n  resampledPixelSpacing: [0.8, 0.8, 2.5]\n",
+    "label 2, 0 keeps slice spacing": "  label: 2\n  interpolator: sitkBSpline\n  resampledPixelSpacing: [0.7, 0.7, 0]\n",
+}
+
+
+@pytest.mark.parametrize("variant", list(SETTING_VARIANTS))
+def test_other_pyradiomics_settings_give_plain_pyradiomics_values(variant, tmp_path):
+    from pyradiomics_data import ball_mask, synthetic_ct
+
+    preset = tmp_path / "variant.yaml"
+    preset.write_text("imageType:\n  Original: {}\n  Wavelet: {}\nfeatureClass:\n  shape:\n  firstorder:\n  glcm:\n"
+                      "  glszm:\nsetting:\n" + SETTING_VARIANTS[variant])
+    ct = synthetic_ct()
+    masks = {"a": ball_mask(ct, (30, 32, 10), 7), "b": ball_mask(ct, (18, 40, 8), 4)}
+    result = extract_patient(ct, [Lesion(n, m) for n, m in masks.items()], preset, jobs=1)
+    assert (result.features["Status"] == "ok").all(), result.features["Status"].tolist()
+    extractor = featureextractor.RadiomicsFeatureExtractor(str(preset))
+    label = int(extractor.settings.get("label", 1))
+    for (_, row), (name, mask) in zip(result.features.iterrows(), masks.items()):
+        reference = extractor.execute(ct, sitk.Cast(mask, sitk.sitkUInt32) * label)
+        _assert_features_equal(row.to_dict(), reference, f"{variant}/{name}")
