@@ -23,8 +23,10 @@ import json
 import logging
 import multiprocessing
 import os
+import queue
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing import shared_memory
 from pathlib import Path
@@ -317,8 +319,9 @@ def run_lesions(
     """Rows in lesion order. ``jobs > 1``: one task per lesion, shared by ``jobs - 1`` pool workers and this process.
 
     The calling process is already warm (imports done, image in memory), so it extracts lesions itself
-    while the workers start; workers take the largest lesions first, this process the smallest, and a
-    task still queued for a worker is taken back when this process runs out of work.
+    while the workers start. A helper thread hands each idle worker the largest remaining lesion; this
+    process takes the smallest, so both run out of work at about the same time. ``progress`` is only
+    ever called from the calling thread (safe for Qt).
     """
     total = len(lesions)
     rows: list[dict[str, Any] | None] = [None] * total
@@ -339,15 +342,50 @@ def run_lesions(
 
     workers = min(jobs, total) - 1
     pending = collections.deque(sorted(range(total), key=lambda i: -lesions[i].voxel_count))
-    running: dict[cf.Future, int] = {}
+    lock = threading.Lock()
+    delivered: queue.Queue[tuple[int, dict[str, Any]]] = queue.Queue()
 
-    def collect(futures: Iterable[cf.Future]) -> None:
-        for future in futures:
-            index = running.pop(future)
+    def take(largest: bool) -> int | None:
+        with lock:
+            if not pending:
+                return None
+            return pending.popleft() if largest else pending.pop()
+
+    def feed(pool: cf.ProcessPoolExecutor) -> None:
+        """Keep every worker busy with the largest remaining lesion (runs in a helper thread)."""
+        running: dict[cf.Future, int] = {}
+
+        def submit() -> bool:
+            index = take(largest=True)
+            if index is None:
+                return False
             try:
-                finish(index, future.result())
-            except Exception as error:  # worker died (e.g. out of memory): that lesion fails, not the patient
-                finish(index, _error(prepared, lesions[index], f"worker failed: {error}"))
+                running[pool.submit(_worker_task, lesions[index], ith)] = index
+            except Exception:  # pool broken: give the lesion back, this process does the rest
+                with lock:
+                    pending.appendleft(index)
+                return False
+            return True
+
+        for _ in range(workers):
+            if not submit():
+                break
+        while running:
+            done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                index = running.pop(future)
+                try:
+                    delivered.put((index, future.result()))
+                except Exception as error:  # worker died (e.g. out of memory): that lesion fails, not the patient
+                    delivered.put((index, _error(prepared, lesions[index], f"worker failed: {error}")))
+                submit()
+
+    def drain(block: bool) -> None:
+        while True:
+            try:
+                finish(*delivered.get(block=block, timeout=0.05 if block else None))
+            except queue.Empty:
+                return
 
     shared = SharedImage(prepared.image)
     light = dataclasses.replace(prepared, image=None)  # the voxels travel through shared memory
@@ -357,19 +395,14 @@ def run_lesions(
             max_workers=workers, mp_context=_pool_context(), initializer=_init_worker, initargs=(light, shared)
         ))
         stack.enter_context(single_threaded_itk())
-        while pending or running:
-            collect([future for future in running if future.done()])
-            while pending and len(running) < 2 * workers:  # one running and one queued per worker
-                index = pending.popleft()
-                running[pool.submit(_worker_task, lesions[index], ith)] = index
-            if not pending:  # take back queued tasks that no worker has started yet
-                for future in [f for f in running if f.cancel()]:
-                    pending.append(running.pop(future))
-            if pending:
-                index = pending.pop()
-                finish(index, extract_lesion(prepared, lesions[index], ith=ith))
-            elif running:
-                collect([next(cf.as_completed(running))])
+        feeder = threading.Thread(target=feed, args=(pool,), name="mirv-lesion-feeder", daemon=True)
+        feeder.start()
+        while (index := take(largest=False)) is not None:  # this process: smallest lesions first
+            finish(index, extract_lesion(prepared, lesions[index], ith=ith))
+            drain(block=False)
+        while feeder.is_alive() or not delivered.empty():
+            drain(block=True)
+        feeder.join()
     return rows  # type: ignore[return-value]
 
 
