@@ -61,3 +61,22 @@ def test_same_image_in_memory_or_from_file_gives_identical_features(ct, tmp_path
     from_file = extract_patient(tmp_path / "ct.nrrd", [lesion], preset).features
     in_memory = extract_patient(ct, [lesion], preset).features
     np.testing.assert_array_equal(from_file.iloc[:, 5:].to_numpy(float), in_memory.iloc[:, 5:].to_numpy(float))
+
+
+def test_pool_progress_runs_on_the_calling_thread_and_rows_keep_lesion_order(ct, tmp_path):
+    import threading
+
+    preset = light_preset(tmp_path)
+    lesions = [Lesion(f"L{i}", ball_mask(ct, (16 + 8 * i, 32, 10), 3 + i)) for i in range(5)]
+    threads, calls = set(), []
+
+    def progress(done, total, name):
+        threads.add(threading.current_thread().name)
+        calls.append((done, total))
+
+    pooled = extract_patient(ct, lesions, preset, jobs=3, progress=progress).features
+    assert threads == {threading.current_thread().name}
+    assert calls == [(i, 5) for i in range(1, 6)]
+    serial = extract_patient(ct, lesions, preset, jobs=1).features
+    assert list(pooled["LesionID"]) == [f"L{i}" for i in range(5)]
+    np.testing.assert_array_equal(pooled.iloc[:, 5:].to_numpy(float), serial.iloc[:, 5:].to_numpy(float))
