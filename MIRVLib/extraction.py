@@ -414,10 +414,6 @@ class ExtractionResult:
     features: pd.DataFrame
     provenance: dict[str, Any]
 
-    @property
-    def ok(self) -> pd.DataFrame:
-        return self.features[self.features[STATUS] == STATUS_OK]
-
 
 def _bounding_boxes(masks: Sequence[sitk.Image]) -> list[tuple[np.ndarray, np.ndarray] | None]:
     """Inclusive (z, y, x) array bounds of each mask."""
@@ -507,7 +503,7 @@ def extract_patient(
     if frame.empty:
         frame = pd.DataFrame(columns=list(METADATA_COLUMNS))
     if not (frame[STATUS] == STATUS_OK).any():
-        frame = frame.reindex(columns=[*METADATA_COLUMNS, *feature_names(prepared.preset)])
+        frame = frame.reindex(columns=[*METADATA_COLUMNS, *feature_names(prepared.preset), *([ITH_COLUMN] if ith else [])])
     preset_obj = prepared.preset
     provenance = {
         "versions": library_versions(),
