@@ -91,7 +91,7 @@ def _pack_mask(mask: sitk.Image) -> dict[str, Any]:
     bounds = array_bounds(array)
     low, high = bounds if bounds else ([0] * array.ndim, [-1] * array.ndim)
     crop = np.array(array[tuple(slice(lo, hi + 1) for lo, hi in zip(low, high))])
-    return {"geometry": _geometry(mask), "low": low, "crop": crop, "pixel": mask.GetPixelID()}
+    return {"geometry": _geometry(mask), "low": low, "crop": crop}
 
 
 def _unpack_mask(packed: dict[str, Any]) -> sitk.Image:
