@@ -19,3 +19,16 @@ def repo_root() -> Path:
 def sarc021_dir() -> Path:
     """Real SARC021 lesion features and clinical tables (MIT, bhklab/MIRV; see Data/SARC021/LICENSE)."""
     return TEST_DATA / "SARC021"
+
+
+@pytest.fixture()
+def slicer_env():
+    """A real headless Slicer (slicer-core): fresh scene, module logics, offscreen 3D rendering.
+
+    Imported lazily so the rest of the suite runs where slicer-core is not installed (those tests skip).
+    """
+    from slicer_env import make_slicer_environment
+
+    environment = make_slicer_environment()
+    yield environment
+    environment.scene.Clear(1)
