@@ -387,7 +387,11 @@ def run_lesions(
             except queue.Empty:
                 return
 
-    shared = SharedImage(prepared.image)
+    try:
+        shared = SharedImage(prepared.image)
+    except OSError as error:  # no usable /dev/shm (some containers): still correct, just serial
+        log.warning("no shared memory for worker processes (%s); extracting lesions one by one", error)
+        return run_lesions(prepared, lesions, 1, progress, ith)
     light = dataclasses.replace(prepared, image=None)  # the voxels travel through shared memory
     with contextlib.ExitStack() as stack:
         stack.callback(shared.release)
