@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="Slicer .seg.nrrd, multi-label labelmap, or folder of binary masks (one per lesion)")
     parser.add_argument("--preset", default="MIRV-CT", help="MIRV-CT (default), Henry2022, or a PyRadiomics YAML file")
     parser.add_argument("--patient-id", default=None, help="PatientID column value (default: image file name)")
-    parser.add_argument("--jobs", type=int, default=1, help="processes extracting lesions (this one included), one lesion per task (default 1)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="processes extracting lesions (this one included), one lesion per task (default 1)")
     parser.add_argument("--split-components", action="store_true",
                         help="one lesion per connected component of each mask")
     parser.add_argument("--min-voxels", type=int, default=10,

@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--preset", default="MIRV-CT", help="MIRV-CT (default), Henry2022, or a PyRadiomics YAML")
     parser.add_argument("--radius-mm", type=float, default=1.0, help="erosion/dilation distance (default 1 mm)")
     parser.add_argument("--threshold", type=float, default=0.8, help="minimum CCC (default 0.8)")
-    parser.add_argument("--jobs", type=int, default=1, help="processes extracting lesions (this one included), one lesion per task")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="processes extracting lesions (this one included), one lesion per task")
     parser.add_argument("--out", required=True, help="robust feature list (text, one feature per line)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
