@@ -8,9 +8,11 @@ lesions of very different texture.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -52,14 +54,18 @@ def pyradiomics_data_dir() -> Path:
         archives = sorted(SDIST_DIR.glob("pyradiomics_bhklab-3.1.4.tar.gz"))
         if done.returncode or not archives:
             pytest.skip(f"cannot download the PyRadiomics sample data ({SDIST_REQUIREMENT}): {done.stderr[-300:]}")
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="pyradiomics-data.", dir=CACHE))  # never a half-filled DATA_DIR
     with tarfile.open(archives[0]) as archive:
         for member in archive.getmembers():
             parts = Path(member.name).parts
             if len(parts) == 3 and parts[1] == "data" and member.isfile():
                 handle = archive.extractfile(member)
                 assert handle is not None
-                (DATA_DIR / parts[2]).write_bytes(handle.read())
+                (staging / parts[2]).write_bytes(handle.read())
+    try:
+        staging.rename(DATA_DIR)
+    except OSError:  # another test process got there first
+        shutil.rmtree(staging, ignore_errors=True)
     return DATA_DIR
 
 
