@@ -476,7 +476,15 @@ def lesion_checks(image: sitk.Image, lesions: Sequence[Lesion]) -> dict[str, lis
 
 
 def _mask_sha256(mask: sitk.Image) -> str:
-    return _image_sha256(sitk.Cast(mask, sitk.sitkUInt8))
+    """Hash of the mask's content: geometry, bounding box and the voxels inside it (not the whole CT grid)."""
+    array = sitk.GetArrayViewFromImage(mask)
+    bounds = array_bounds(array)
+    digest = hashlib.sha256(json.dumps([mask.GetSize(), mask.GetSpacing(), mask.GetOrigin(), mask.GetDirection(),
+                                        bounds]).encode())
+    if bounds:
+        region = tuple(slice(lo, hi + 1) for lo, hi in zip(*bounds))
+        digest.update(np.ascontiguousarray(array[region] != 0).tobytes())
+    return digest.hexdigest()
 
 
 def extract_patient(
