@@ -127,3 +127,22 @@ def test_conform_mask_keeps_an_identical_grid_untouched(ct):
     conformed, note = conform_mask(mask, ct, "x")
     assert note is None and conformed.GetPixelID() == sitk.sitkUInt8
     np.testing.assert_array_equal(_array(conformed), _array(mask))
+
+
+def test_seg_nrrd_cropped_to_its_segments_lands_on_the_image_grid(ct, tmp_path):
+    """Slicer saves segmentations cropped to the segments' extent: same grid, other origin and size."""
+    import slicerio
+
+    mask = ball_mask(ct, (30, 32, 10), 6)
+    full = np.transpose(sitk.GetArrayFromImage(mask), (2, 1, 0))  # i, j, k
+    low = (20, 22, 5)
+    matrix = np.eye(4)
+    matrix[:3, :3] = np.diag(ct.GetSpacing())
+    matrix[:3, 3] = ct.TransformIndexToPhysicalPoint(low)
+    segmentation = slicerio.create_segmentation((25, 25, 12), matrix)
+    slicerio.add_segment(segmentation, full[20:45, 22:47, 5:17] > 0, {"id": "Segment_1", "name": "met"})
+    slicerio.write_segmentation(str(tmp_path / "cropped.seg.nrrd"), segmentation)
+    (lesion,) = load_lesions(tmp_path / "cropped.seg.nrrd", reference_image=ct)
+    assert lesion.mask.GetSize() == ct.GetSize() and lesion.error is None
+    np.testing.assert_array_equal(_array(lesion.mask), _array(mask))
+    assert any("resampled with nearest neighbour" in note for note in lesion.notes)
