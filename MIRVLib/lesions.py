@@ -137,12 +137,41 @@ def _same_grid(a: sitk.Image, b: sitk.Image) -> bool:
     )
 
 
+def _grid_offset(mask: sitk.Image, reference: sitk.Image) -> np.ndarray:
+    """Continuous reference index (x, y, z) of the mask's first voxel."""
+    return np.array(reference.TransformPhysicalPointToContinuousIndex(mask.GetOrigin()))
+
+
+def _is_sub_grid(mask: sitk.Image, reference: sitk.Image) -> bool:
+    offset = _grid_offset(mask, reference)
+    return (
+        np.allclose(mask.GetSpacing(), reference.GetSpacing(), rtol=GRID_TOLERANCE, atol=0)
+        and np.allclose(mask.GetDirection(), reference.GetDirection(), atol=GRID_TOLERANCE)
+        and np.allclose(offset, np.round(offset), atol=GRID_TOLERANCE * 10)
+    )
+
+
+def _paste(mask: sitk.Image, reference: sitk.Image) -> sitk.Image:
+    """The mask's voxels copied into an empty image on the reference grid (exact, no interpolation)."""
+    offset = np.round(_grid_offset(mask, reference)).astype(int)[::-1]  # array (z, y, x) order
+    source = sitk.GetArrayViewFromImage(mask)
+    target = np.zeros(tuple(reversed(reference.GetSize())), np.uint8)
+    low = np.maximum(offset, 0)
+    high = np.minimum(offset + np.array(source.shape), target.shape)
+    target[tuple(slice(lo, hi) for lo, hi in zip(low, high))] = \
+        source[tuple(slice(lo - o, hi - o) for lo, hi, o in zip(low, high, offset))]
+    pasted = sitk.GetImageFromArray(target)
+    pasted.CopyInformation(reference)
+    return pasted
+
+
 def conform_mask(mask: sitk.Image, reference: sitk.Image, name: str = "") -> tuple[sitk.Image, str | None]:
     """A binary UInt8 mask on the reference grid, and a note when it had to be resampled.
 
-    Same grid (within rounding): the reference's geometry is copied. Same orientation, lesion inside the
-    image: nearest-neighbour resampling onto the image grid (e.g. a Slicer segmentation cropped to its
-    extent). Anything else raises :class:`MaskGeometryError` naming the lesion.
+    Same grid (within rounding): the reference's geometry is copied. Part of the same grid (a Slicer
+    segmentation cropped to its segments' extent): pasted into place. Same orientation, lesion inside the
+    image, other voxel grid: nearest-neighbour resampling onto the image grid (with a note). Anything else
+    raises :class:`MaskGeometryError` naming the lesion.
     """
     label = f"lesion '{name}'" if name else "mask"
     if mask.GetNumberOfComponentsPerPixel() != 1:
@@ -177,6 +206,8 @@ def conform_mask(mask: sitk.Image, reference: sitk.Image, name: str = "") -> tup
                 f"{label}: the segmented voxels reach outside the image (continuous index {np.round(low, 2).tolist()}"
                 f" .. {np.round(high, 2).tolist()}, image size {list(reference.GetSize())})"
             )
+    if bounds and _is_sub_grid(binary, reference):
+        return _paste(binary, reference), None
     resampled = sitk.Resample(binary, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
     note = (
         f"{label}: mask grid (size {list(mask.GetSize())}, spacing {np.round(mask.GetSpacing(), 4).tolist()}) "
