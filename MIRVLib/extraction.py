@@ -108,7 +108,9 @@ def _image_sha256(image: sitk.Image) -> str:
 
 
 def prepare_image(
-    image: sitk.Image | str | os.PathLike[str], preset: str | os.PathLike[str] | Preset = "MIRV-CT", patient_id: str = ""
+    image: sitk.Image | str | os.PathLike[str],
+    preset: str | os.PathLike[str] | Preset = "MIRV-CT",
+    patient_id: str = "",
 ) -> PreparedImage:
     """Read (file or DICOM folder), hash, range-check and, if the preset asks for it, normalise the image."""
     preset = load_preset(preset)
@@ -118,7 +120,8 @@ def prepare_image(
         source, digest = str(image), sha256_file(image)
         image = load_image(image)
     if image.GetNumberOfComponentsPerPixel() != 1:
-        raise ValueError(f"{source}: the image has {image.GetNumberOfComponentsPerPixel()} components; expected a scalar CT")
+        components = image.GetNumberOfComponentsPerPixel()
+        raise ValueError(f"{source}: the image has {components} components per voxel; expected a scalar CT")
     warnings = []
     stats = sitk.MinimumMaximumImageFilter()
     stats.Execute(image)
@@ -515,7 +518,8 @@ def extract_patient(
     if frame.empty:
         frame = pd.DataFrame(columns=list(METADATA_COLUMNS))
     if not (frame[STATUS] == STATUS_OK).any():
-        frame = frame.reindex(columns=[*METADATA_COLUMNS, *feature_names(prepared.preset), *([ITH_COLUMN] if ith else [])])
+        extra = [ITH_COLUMN] if ith else []
+        frame = frame.reindex(columns=[*METADATA_COLUMNS, *feature_names(prepared.preset), *extra])
     preset_obj = prepared.preset
     provenance = {
         "versions": library_versions(),

@@ -175,7 +175,8 @@ def conform_mask(mask: sitk.Image, reference: sitk.Image, name: str = "") -> tup
     """
     label = f"lesion '{name}'" if name else "mask"
     if mask.GetNumberOfComponentsPerPixel() != 1:
-        raise MaskGeometryError(f"{label}: expected a scalar mask, got {mask.GetNumberOfComponentsPerPixel()} components")
+        components = mask.GetNumberOfComponentsPerPixel()
+        raise MaskGeometryError(f"{label}: expected a scalar mask, got {components} components")
     if mask.GetDimension() != reference.GetDimension():
         raise MaskGeometryError(f"{label}: mask is {mask.GetDimension()}D, image is {reference.GetDimension()}D")
     if _same_grid(mask, reference):
@@ -201,7 +202,8 @@ def conform_mask(mask: sitk.Image, reference: sitk.Image, name: str = "") -> tup
             point = binary.TransformContinuousIndexToPhysicalPoint(index)
             corners.append(reference.TransformPhysicalPointToContinuousIndex(point))
         low, high = np.min(corners, axis=0), np.max(corners, axis=0)
-        if np.any(low < -0.5 - EXTENT_TOLERANCE) or np.any(high > np.array(reference.GetSize()) - 0.5 + EXTENT_TOLERANCE):
+        limit = np.array(reference.GetSize()) - 0.5 + EXTENT_TOLERANCE
+        if np.any(low < -0.5 - EXTENT_TOLERANCE) or np.any(high > limit):
             raise MaskGeometryError(
                 f"{label}: the segmented voxels reach outside the image (continuous index {np.round(low, 2).tolist()}"
                 f" .. {np.round(high, 2).tolist()}, image size {list(reference.GetSize())})"
@@ -254,7 +256,8 @@ def _lesions_from_seg_nrrd(path: Path) -> list[Lesion]:
     for segment in segmentation["segments"]:
         mask = _image_from_ijk(slicerio.segment_mask(segmentation, segment).astype(np.uint8), segmentation["ijkToLPS"])
         color = tuple(float(c) for c in segment["color"]) if "color" in segment else None
-        lesions.append(Lesion(segment.get("name", segment["id"]), mask, _site_from_segment(segment), color, segment["id"]))
+        name = segment.get("name", segment["id"])
+        lesions.append(Lesion(name, mask, _site_from_segment(segment), color, segment["id"]))
     return lesions
 
 
@@ -302,7 +305,8 @@ def split_connected_components(lesion: Lesion, min_voxels: int = 1) -> list[Lesi
     counts = np.bincount(array.ravel())[1:]
     kept = [label for label, count in enumerate(counts, start=1) if count >= min_voxels]
     if len(kept) < len(counts):
-        log.info("lesion '%s': %d component(s) below %d voxels dropped", lesion.name, len(counts) - len(kept), min_voxels)
+        dropped = len(counts) - len(kept)
+        log.info("lesion '%s': %d component(s) below %d voxels dropped", lesion.name, dropped, min_voxels)
     parts = []
     for label in kept:
         mask = sitk.GetImageFromArray((array == label).astype(np.uint8))

@@ -63,7 +63,10 @@ def perturbed_lesions(lesions: Sequence[Lesion], radius_mm: float, mode: str) ->
 
 
 def lins_ccc(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
-    """Lin's concordance correlation coefficient: 2·cov / (var_x + var_y + (mean_x − mean_y)²), population moments."""
+    """Lin's concordance correlation coefficient: 2·cov / (var_x + var_y + (mean_x − mean_y)²).
+
+    Population (1/n) moments, as in Lin (1989).
+    """
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     mx, my = x.mean(), y.mean()
     denominator = x.var() + y.var() + (mx - my) ** 2
@@ -89,7 +92,8 @@ def concordance_table(original: pd.DataFrame, perturbed: Mapping[str, pd.DataFra
         counts.append(len(common))
         a = base.loc[common, features].to_numpy(dtype=float)
         b = other.loc[common, features].to_numpy(dtype=float)
-        table[f"CCC_{name}"] = [lins_ccc(a[:, i], b[:, i]) if len(common) >= 2 else np.nan for i in range(len(features))]
+        enough = len(common) >= 2
+        table[f"CCC_{name}"] = [lins_ccc(a[:, i], b[:, i]) if enough else np.nan for i in range(len(features))]
     table["CCC_min"] = table.min(axis=1, skipna=False)
     table["Lesions"] = min(counts) if counts else 0
     return table
