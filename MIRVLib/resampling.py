@@ -3,11 +3,12 @@
 PyRadiomics (``imageoperations.resampleImage``) resamples image and mask onto a grid that is anchored to
 the *mask's* full index grid: the same origin arithmetic for every lesion, only the bounding box (plus
 ``padDistance``) differs. Its cost is dominated by ITK's B-spline decomposition of the *whole* CT, repeated
-for every lesion. The decomposition is a recursive filter whose memory of a sample decays like
-``|z|^n`` with ``z = sqrt(3) - 2`` (≈ 0.268) and whose start-up uses an 18-sample horizon (ITK tolerance
-1e-10); with :data:`BSPLINE_MARGIN` input voxels between the crop border and the last voxel the
-interpolation touches, the coefficients there agree to below double rounding, so resampling the crop
-onto the identical output grid reproduces PyRadiomics' voxels exactly (checked bit for bit in the tests).
+for every lesion. The decomposition is a pair of recursive filters (causal and anti-causal, pole
+``z = sqrt(3) - 2`` ≈ −0.268) along each axis. A crop changes the coefficients only through its borders,
+where ITK assumes a mirrored signal: the error there is of the order of the intensities and shrinks by
+``|z|`` per voxel, so after :data:`BSPLINE_MARGIN` (32) voxels it is ~5e-19 of the signal — below double
+rounding. Resampling the crop onto the identical output grid therefore reproduces PyRadiomics' voxels
+exactly (bit for bit on 40+ lesions in the tests and a sweep; with a 3-voxel margin ~100 voxels differ).
 
 The mask is always resampled from a mask with the full image geometry: nearest-neighbour lookups fall on
 exact half-voxel positions for common spacings (5 mm slices → 2 mm), where a crop's different origin
