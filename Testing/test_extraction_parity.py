@@ -129,3 +129,14 @@ def test_other_pyradiomics_settings_give_plain_pyradiomics_values(variant, tmp_p
     for (_, row), (name, mask) in zip(result.features.iterrows(), masks.items()):
         reference = extractor.execute(ct, sitk.Cast(mask, sitk.sitkUInt32) * label)
         _assert_features_equal(row.to_dict(), reference, f"{variant}/{name}")
+
+
+def test_henry2022_preset_equals_plain_pyradiomics_on_real_ct():
+    image_path, masks = patient_masks("lung1")
+    chosen = {name: masks[name] for name in ("tumour", "vertebra")}
+    result = extract_patient(image_path, [Lesion(n, m) for n, m in chosen.items()], "Henry2022", patient_id="lung1")
+    assert result.features.shape[1] == len(METADATA_COLUMNS) + 107
+    extractor = featureextractor.RadiomicsFeatureExtractor(str(load_preset("Henry2022").path))
+    image = sitk.ReadImage(str(image_path))
+    for (_, row), (name, mask) in zip(result.features.iterrows(), chosen.items()):
+        _assert_features_equal(row.to_dict(), extractor.execute(image, mask), f"Henry2022/{name}")
