@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,12 +17,11 @@ from MIRVLib.stats.survival import km_analysis  # noqa: E402
 
 
 @pytest.fixture()
-def logic(repo_root):
-    if str(repo_root / "MIRV") not in sys.path:
-        sys.path.insert(0, str(repo_root / "MIRV"))
-    from MIRVLogic.cohort import MIRVCohortLogic
-
-    return MIRVCohortLogic(slicer.vtkMRMLScene())
+def logic(slicer_env):
+    """The module logic as Slicer registers it (slicer.modules.mirvcohort), on the fixture's fresh scene."""
+    cohort = slicer_env.logic("mirvcohort")
+    assert cohort.scene is slicer.mrmlScene
+    return cohort
 
 
 def test_table_node_round_trip_keeps_types_and_missing_values(logic):
