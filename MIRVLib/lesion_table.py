@@ -27,8 +27,10 @@ SEGMENT_ID = "SegmentID"
 STATUS = "Status"
 STATUS_OK = "ok"
 ID_COLUMNS = (PATIENT_ID, LESION_ID)
-# Descriptive columns of a lesion row (as `mirv extract` writes them); everything else is a feature.
-METADATA_COLUMNS = (PATIENT_ID, LESION_ID, SEGMENT_ID, SITE, STATUS)
+ITH_SCORE = "ITHscore"
+# Descriptive columns of a lesion row (as `mirv extract` writes them); everything else is a radiomic feature.
+# The intratumoral heterogeneity score describes one lesion; it is not part of the MIRV feature vector.
+METADATA_COLUMNS = (PATIENT_ID, LESION_ID, SEGMENT_ID, SITE, STATUS, ITH_SCORE)
 VOLUME_FEATURE = "original_shape_VoxelVolume"
 # PyRadiomics writes provenance columns (versions, hashes, image info); they describe, they are not features.
 METADATA_PREFIXES = ("diagnostics_",)

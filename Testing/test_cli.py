@@ -41,3 +41,26 @@ def test_mirvlib_imports_without_slicer():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_a_command_imports_only_its_own_module():
+    """`mirv info` must not pay for SciPy/Matplotlib start-up that only other commands need."""
+    code = (
+        "import sys\n"
+        "from MIRVLib.cli import main\n"
+        "main(['info', '--json'])\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('MIRVLib.commands.'))\n"
+        "print('LOADED', ','.join(loaded), 'matplotlib' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "LOADED MIRVLib.commands.info False"
+
+
+def test_help_lists_every_command(capsys):
+    try:
+        main(["--help"])
+    except SystemExit as stop:
+        assert stop.code == 0
+    listed = capsys.readouterr().out
+    for command in ("batch", "cohort", "extract", "info", "robustness", "stats"):
+        assert f"    {command}" in listed

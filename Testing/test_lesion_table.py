@@ -94,7 +94,7 @@ def test_extraction_table_failed_lesions_are_left_out_and_reported():
     frame = pd.DataFrame({
         "PatientID": ["p", "p", "p"], "LesionID": ["a", "b", "tiny"], "SegmentID": ["S1", "S2", "S3"],
         "Site": ["lung", "liver", "bone"], "Status": ["ok", "ok", "error: mask has 1 voxel"],
-        "f1": [1.0, 2.0, None], "f2": [3.0, 5.0, None],
+        "f1": [1.0, 2.0, None], "f2": [3.0, 5.0, None], "ITHscore": [0.4, 0.6, None],
     })
     table = LesionTable.from_frame(frame, source="lesions.csv")
     assert table.feature_names == ["f1", "f2"]
