@@ -1,0 +1,162 @@
+"""Manifest mode of the headless batch script: a whole cohort through the MIRV module's Logic (MRML nodes).
+
+``MIRVBatch.py --manifest M.csv --out DIR`` calls :func:`run_manifest`. Manifest validation, the resumable
+per-patient store, failure records, cohort scoring and every output file are `MIRVLib.batch`'s — the same
+code as ``mirv batch`` — so both write identical ``patients.csv``. Only the per-patient extraction differs:
+each patient's image and lesions are loaded into MRML nodes and extracted by ``MIRVLogic.extractFeatures``,
+as in the Slicer module. Runs inside Slicer (``--no-main-window --python-script``) and, in tests, on
+slicer-core (scene and module logics set up by ``Testing/slicer_env.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+import SimpleITK as sitk
+import slicer
+import vtk
+from vtk.util import numpy_support
+
+from MIRVLib.batch.manifest import ManifestError, ManifestRow
+from MIRVLib.batch.pipeline import run_batch
+from MIRVLib.batch.runner import patient_result
+from MIRVLib.batch.store import PatientResult
+from MIRVLib.lesions import Lesion, load_image, load_lesions
+from MIRVLib.reduction import PRESETS, ReductionSettings
+
+
+def add_manifest_arguments(parser: argparse.ArgumentParser) -> None:
+    """The cohort options of ``MIRVBatch.py`` (``--manifest``/``--out`` are the script's)."""
+    group = parser.add_argument_group("cohort (with --manifest)")
+    reduction = group.add_mutually_exclusive_group()
+    reduction.add_argument("--model", dest="cohort_model", help="MIRV model JSON or shipped name: score with it")
+    reduction.add_argument("--fit", choices=PRESETS, default="paper", help="fit the reduction on the cohort (default)")
+    group.add_argument("--variance-quantile", type=float, default=0.5)
+    group.add_argument("--volume-correlation", type=float, default=0.1)
+    group.add_argument("--feature-correlation", type=float, default=0.7)
+    group.add_argument("--resume", action="store_true", help="reuse patients already stored in --out")
+    group.add_argument("--retry-failed", action="store_true", help="with --resume: recompute failed patients")
+
+
+def run_manifest(args: argparse.Namespace, logic: Any, scene: Any | None = None) -> int:
+    """Run the cohort of ``args.manifest`` through ``logic``; the exit code of ``mirv batch`` (0, 2 or 3)."""
+    scene = scene or slicer.mrmlScene
+    fit = ReductionSettings(preset=args.fit, variance_quantile=args.variance_quantile,
+                            volume_correlation=args.volume_correlation, feature_correlation=args.feature_correlation)
+
+    def progress(event: str, patient_id: str, detail: dict[str, Any]) -> None:
+        if event == "patient":
+            print(f"patient {patient_id}: {detail['lesions']} lesion(s){' — FAILED' if detail['failed'] else ''}",
+                  flush=True)
+
+    try:
+        outcome = run_batch(args.manifest, args.out, preset=args.preset, model=args.cohort_model, fit=fit,
+                            resume=args.resume, retry_failed=args.retry_failed, progress=progress,
+                            extract=logic_extractor(logic, scene))
+    except (ManifestError, FileNotFoundError) as error:
+        print(f"MIRVBatch: error: {error}", file=sys.stderr)
+        return 2
+    for failure in outcome.failures.itertuples(index=False):
+        print(f"failed {failure.PatientID}/{failure.LesionID} ({failure.Stage}): {failure.Reason}", file=sys.stderr)
+    print(f"{len(outcome.computed)} patient(s) computed, {len(outcome.reused)} reused; wrote {outcome.out}")
+    return outcome.exit_code
+
+
+def logic_extractor(logic: Any, scene: Any) -> Callable[..., dict[str, Any]]:
+    """An extraction engine for `run_batch`: one patient at a time through ``logic.extractFeatures``."""
+
+    def extract(rows: list[ManifestRow], preset: str, *, on_patient: Callable[[ManifestRow, PatientResult], None],
+                follow_up_preset: str | None = None, on_lesion: Callable[[dict[str, Any]], None] | None = None,
+                **_: Any) -> dict[str, Any]:
+        for row in rows:
+            failures: list[dict[str, str]] = []
+            baseline = _timepoint(logic, scene, row, row.image, row.lesions, preset, "image", failures)
+            follow_up: list[dict[str, Any]] = []
+            if row.follow_up_image and row.follow_up_lesions and follow_up_preset:
+                follow_up = _timepoint(logic, scene, row, row.follow_up_image, row.follow_up_lesions,
+                                       follow_up_preset, "follow-up", failures)
+            for lesion in baseline:
+                if on_lesion:
+                    on_lesion(lesion)
+            on_patient(row, patient_result(row.patient_id, baseline, follow_up, failures,
+                                           {"engine": "MIRVLogic.extractFeatures"}))
+        return {"engine": "slicer-logic", "workers": 1}
+
+    return extract
+
+
+def _timepoint(logic: Any, scene: Any, row: ManifestRow, image: Path, lesions: Path, preset: str, stage: str,
+               failures: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """Lesion rows of one time point; a patient that cannot be loaded or extracted becomes a failure.
+
+    Lesion names and sites come from MIRVLib's reader (segment names and terminology, ``Sites`` CSV), exactly
+    as in ``mirv batch``; the Logic only extracts.
+    """
+    nodes: list[Any] = []
+    try:
+        if image.is_dir():
+            raise ValueError(f"{image}: DICOM folders are not read in manifest mode; load them with Slicer's "
+                             "DICOM module or run `mirv batch`")
+        volume = _load_volume(scene, image, nodes)
+        found = load_lesions(lesions, reference_image=load_image(image), sites_csv=row.sites)
+        segmentation = _load_segmentation(scene, lesions, found, volume, nodes)
+        table = logic.extractFeatures(volume, segmentation, preset=preset)
+        nodes.append(table)
+        frame = frame_from_table_node(table)
+    except Exception as error:  # noqa: BLE001 - one patient never stops the cohort
+        failures.append({"PatientID": row.patient_id, "LesionID": "", "Stage": stage,
+                         "Reason": " ".join(f"{type(error).__name__}: {error}".split())[:500]})
+        return []
+    finally:
+        for node in nodes:
+            scene.RemoveNode(node)  # keep the scene (and memory) at one patient
+    frame["PatientID"] = row.patient_id
+    frame["Site"] = frame["LesionID"].map({lesion.name: lesion.site or "" for lesion in found}).fillna("")
+    return frame.to_dict("records")
+
+
+def _load_volume(scene: Any, path: Path, nodes: list[Any]) -> Any:
+    volume = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", path.stem)
+    storage = scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
+    nodes += [volume, storage]
+    storage.SetFileName(str(path))
+    if not storage.ReadData(volume) or volume.GetImageData() is None:
+        raise OSError(f"cannot read image {path}")
+    return volume
+
+
+def _load_segmentation(scene: Any, path: Path, lesions: list[Lesion], volume: Any, nodes: list[Any]) -> Any:
+    """A ``.seg.nrrd`` through Slicer's own reader; a labelmap or mask folder as one segment per lesion."""
+    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", path.name)
+    nodes.append(segmentation)
+    if path.name.lower().endswith(".seg.nrrd"):
+        storage = scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
+        nodes.append(storage)
+        storage.SetFileName(str(path))
+        if not storage.ReadData(segmentation):
+            raise OSError(f"cannot read segmentation {path}")
+        return segmentation
+    segmentation.SetReferenceImageGeometryParameterFromVolumeNode(volume)
+    for lesion in lesions:
+        segment_id = segmentation.GetSegmentation().AddEmptySegment(lesion.name, lesion.name)
+        if lesion.error is None:  # a mask off the image grid stays empty; the Logic reports it
+            slicer.util.updateSegmentBinaryLabelmapFromArray(sitk.GetArrayFromImage(lesion.mask), segmentation,
+                                                             segment_id, volume)
+    return segmentation
+
+
+def frame_from_table_node(node: Any) -> pd.DataFrame:
+    """Table node → DataFrame keeping text columns as text (IDs such as ``001`` must not become numbers)."""
+    table = node.GetTable()
+    columns: dict[str, Any] = {}
+    for index in range(table.GetNumberOfColumns()):
+        array = table.GetColumn(index)
+        if isinstance(array, vtk.vtkDataArray):
+            columns[array.GetName()] = numpy_support.vtk_to_numpy(array).astype(float)
+        else:
+            columns[array.GetName()] = [array.GetValue(i) for i in range(array.GetNumberOfValues())]
+    return pd.DataFrame(columns)

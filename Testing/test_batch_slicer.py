@@ -1,0 +1,62 @@
+"""Headless Slicer manifest mode: the same cohort through the MIRV module's Logic (MRML nodes) gives the
+same patients.csv as `mirv batch` (plain Python with slicer-core, scene from `slicer_env`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("slicer", reason="slicer-core is not installed")
+from slicer_env import REPO_ROOT, make_slicer_environment  # noqa: E402
+
+from batch_cohort import make_cohort, write_small_preset  # noqa: E402
+from MIRVLib.cli import main  # noqa: E402
+
+pytestmark = pytest.mark.slicer
+REDUCTION = ["--feature-correlation", "0.9", "--volume-correlation", "0.2"]
+
+
+@pytest.fixture()
+def env():
+    environment = make_slicer_environment()
+    if not hasattr(environment.modules, "mirv"):
+        pytest.skip("MIRVLogic (Slicer module logic) is not available")
+    scripts = str(REPO_ROOT / "MIRV" / "Scripts")
+    if scripts not in sys.path:
+        sys.path.insert(0, scripts)
+    return environment
+
+
+def test_manifest_through_the_logic_equals_mirv_batch(env, tmp_path: Path) -> None:
+    import MIRVManifest
+
+    manifest = make_cohort(tmp_path, 5)  # P03 corrupt image, P05 one empty lesion
+    preset = write_small_preset(tmp_path)
+    assert main(["batch", "--manifest", str(manifest), "--out", str(tmp_path / "cli"), "--preset", str(preset),
+                 *REDUCTION]) == 3
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--manifest")
+    parser.add_argument("--out")
+    parser.add_argument("--preset")
+    MIRVManifest.add_manifest_arguments(parser)
+    args = parser.parse_args(["--manifest", str(manifest), "--out", str(tmp_path / "slicer"), "--preset", str(preset),
+                              *REDUCTION])
+    assert MIRVManifest.run_manifest(args, env.logic("mirv"), env.scene) == 3
+
+    cli, slicer_out = tmp_path / "cli", tmp_path / "slicer"
+    assert (slicer_out / "patients.csv").read_bytes() == (cli / "patients.csv").read_bytes()
+    failures = [pd.read_csv(d / "failures.csv", dtype=str, keep_default_na=False) for d in (cli, slicer_out)]
+    assert failures[1][["PatientID", "LesionID", "Stage"]].values.tolist() == \
+        failures[0][["PatientID", "LesionID", "Stage"]].values.tolist() == [["P03", "", "image"],
+                                                                           ["P05", "lesion5", "extraction"]]
+    lesions = [pd.read_csv(d / "lesions.csv", dtype={"PatientID": str, "LesionID": str}, float_precision="round_trip")
+               for d in (cli, slicer_out)]
+    features = [c for c in lesions[0].columns if c.startswith("original_")]
+    assert lesions[1][["PatientID", "LesionID", "Status"]].equals(lesions[0][["PatientID", "LesionID", "Status"]])
+    np.testing.assert_array_equal(lesions[1][features].to_numpy(float), lesions[0][features].to_numpy(float))
+    assert env.scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") == 0  # one patient at a time, cleaned up
