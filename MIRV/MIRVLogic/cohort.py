@@ -13,11 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import slicer
-import vtk
-from vtk.util import numpy_support
 
 from MIRVLib.lesion_table import LesionTable
 from MIRVLib.reduction import FeatureReduction, ReductionSettings
@@ -25,47 +21,10 @@ from MIRVLib.resources import model_path
 from MIRVLib.stats import analyses
 from MIRVLib.stats.join import AnalysisTable, prepare_table, read_table
 from MIRVLib.stats.report import build_report
+from MIRVLogic.tables import SOURCE_ATTRIBUTE, dataframe_from_table_node, update_table_node
 
-SOURCE_ATTRIBUTE = "MIRVCohort.Source"
 RESULT_ATTRIBUTE = "MIRVCohort.Result"
 ProgressCallback = Callable[[float, str], None]
-
-
-def dataframe_from_table_node(node) -> pd.DataFrame:
-    """Table node → DataFrame; text columns holding only numbers (a CSV read by a storage node) become numeric."""
-    table = node.GetTable()
-    columns = {}
-    for index in range(table.GetNumberOfColumns()):
-        array = table.GetColumn(index)
-        name = array.GetName() or node.GetColumnName(index)
-        if isinstance(array, vtk.vtkDataArray):
-            columns[name] = numpy_support.vtk_to_numpy(array).copy()
-        else:
-            values = pd.Series([array.GetValue(i) for i in range(array.GetNumberOfValues())], dtype=object)
-            values = values.where(values != "", np.nan)
-            numeric = pd.to_numeric(values, errors="coerce")
-            columns[name] = numeric if numeric.notna().sum() == values.notna().sum() else values
-    frame = pd.DataFrame(columns)
-    frame.attrs["source"] = node.GetAttribute(SOURCE_ATTRIBUTE) or node.GetName()
-    return frame
-
-
-def update_table_node(node, frame: pd.DataFrame) -> None:
-    """DataFrame → table node columns: numbers as double arrays (NaN = missing), everything else as text."""
-    table = vtk.vtkTable()
-    for column in frame.columns:
-        values = frame[column]
-        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-            array = numpy_support.numpy_to_vtk(pd.to_numeric(values).astype(float).to_numpy(), deep=True,
-                                               array_type=vtk.VTK_DOUBLE)
-        else:
-            array = vtk.vtkStringArray()
-            for value in values:
-                array.InsertNextValue("" if pd.isna(value) else str(value))
-        array.SetName(str(column))
-        table.AddColumn(array)
-    node.SetAndObserveTable(table)
-    node.Modified()
 
 
 @dataclass
