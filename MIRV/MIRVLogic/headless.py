@@ -105,6 +105,12 @@ def render_3d(scene: Any, application_logic: Any, path: str | os.PathLike[str], 
             factory.RegisterDisplayableManager(name)
     group = factory.InstantiateDisplayableManagers(renderer)
     group.SetMRMLDisplayableNode(view)
+    # The colour legend manager makes its actors when a legend node is *added*; in the application it exists
+    # before any node, here it is created per render: announce the existing legend nodes to it.
+    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLColorLegendDisplayNode")):
+        legend = scene.GetNthNodeByClass(index, "vtkMRMLColorLegendDisplayNode")
+        scene.InvokeEvent(slicer.vtkMRMLScene.NodeAddedEvent, legend)
+        legend.Modified()
     if bounds is not None:
         renderer.ResetCamera(list(bounds))
     else:

@@ -77,7 +77,7 @@ def set_segment_site(segmentation_node, segment_id: str, site: str) -> None:
 
 
 def lesions_from_segmentation(segmentation_node, volume_node, ids: Sequence[str] | None = None) -> list[Lesion]:
-    """One `Lesion` per segment, its mask on the volume's grid; an empty segment becomes a lesion with an error."""
+    """One `Lesion` per segment, its mask on the volume's grid (an empty segment is reported by the extraction)."""
     _untransformed(segmentation_node, "segmentation")
     reference = sitk_image_from_volume(volume_node)
     if not segmentation_node.GetSegmentation().ContainsRepresentation("Binary labelmap"):
@@ -88,11 +88,8 @@ def lesions_from_segmentation(segmentation_node, volume_node, ids: Sequence[str]
         array = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation_node, segment_id, volume_node)
         mask = sitk.GetImageFromArray((np.asarray(array) != 0).astype(np.uint8))
         mask.CopyInformation(reference)
-        lesion = Lesion(segment.GetName(), mask, segment_site(segmentation_node, segment_id) or None,
-                        tuple(segment.GetColor()), segment_id)
-        if not np.any(array):
-            lesion.error = f"segment '{segment.GetName()}' is empty inside volume '{volume_node.GetName()}'"
-        lesions.append(lesion)
+        lesions.append(Lesion(segment.GetName(), mask, segment_site(segmentation_node, segment_id) or None,
+                              tuple(segment.GetColor()), segment_id))
     return lesions
 
 

@@ -117,6 +117,8 @@ def show_overlay(segmentation_node, segment_ids: list[str], matrix: np.ndarray, 
     legend = slicer.modules.colors.logic().AddDefaultColorLegendDisplayNode(model)
     if legend is not None:
         legend.SetTitleText(metric_label)
+        legend.SetLabelFormat("%.2f")
+        legend.SetSize(0.12, 0.45)
         legend.SetVisibility(True)
     nodes = [model]
     if most_divergent is not None:
@@ -131,6 +133,7 @@ def show_overlay(segmentation_node, segment_ids: list[str], matrix: np.ndarray, 
         halo_display.SetVisibility2D(False)
         nodes.append(halo_model)
     _color_segments(segmentation_node, segment_ids, matrix, high)
+    segmentation_node.CreateClosedSurfaceRepresentation()  # lesions visible in 3D around the tube ends
     segmentation_node.SetAttribute(OVERLAY_ATTRIBUTE, json.dumps([node.GetID() for node in nodes]))
     return model
 
