@@ -111,6 +111,10 @@ def render_3d(scene: Any, application_logic: Any, path: str | os.PathLike[str], 
         legend = scene.GetNthNodeByClass(index, "vtkMRMLColorLegendDisplayNode")
         scene.InvokeEvent(slicer.vtkMRMLScene.NodeAddedEvent, legend)
         legend.Modified()
+    camera = renderer.GetActiveCamera()  # the view's camera node persists: start from Slicer's anterior view
+    camera.SetFocalPoint(0.0, 0.0, 0.0)
+    camera.SetPosition(0.0, 500.0, 0.0)
+    camera.SetViewUp(0.0, 0.0, 1.0)
     if bounds is not None:
         renderer.ResetCamera(list(bounds))
     else:
