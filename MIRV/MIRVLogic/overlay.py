@@ -129,7 +129,7 @@ def show_overlay(segmentation_node, segment_ids: list[str], matrix: np.ndarray, 
         halo_display = halo_model.GetDisplayNode()
         halo_display.SetScalarVisibility(False)
         halo_display.SetColor(*HALO_COLOR)
-        halo_display.SetOpacity(0.35)
+        halo_display.SetOpacity(0.5)
         halo_display.SetVisibility2D(False)
         nodes.append(halo_model)
     _color_segments(segmentation_node, segment_ids, matrix, high)
