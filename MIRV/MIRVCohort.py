@@ -271,7 +271,8 @@ class MIRVCohortTest(ScriptedLoadableModuleTest):
         import pandas as pd
         from scipy.stats import kruskal, spearmanr
 
-        from MIRVLogic.cohort import MIRVCohortLogic, update_table_node
+        from MIRVLogic.cohort import MIRVCohortLogic
+        from MIRVLogic.tables import update_table_node
 
         rng = np.random.default_rng(1)
         n = 40

@@ -25,7 +25,7 @@ def logic(slicer_env):
 
 
 def test_table_node_round_trip_keeps_types_and_missing_values(logic):
-    from MIRVLogic.cohort import dataframe_from_table_node, update_table_node
+    from MIRVLogic.tables import dataframe_from_table_node, update_table_node
 
     frame = pd.DataFrame({"PatientID": ["a", "b", "c"], "x": [1.5, np.nan, 3.0], "n": [1, 2, 3], "h": ["LMS", None, "UPS"]})
     node = logic.scene.AddNewNodeByClass("vtkMRMLTableNode")
@@ -37,7 +37,7 @@ def test_table_node_round_trip_keeps_types_and_missing_values(logic):
 
 def test_text_table_from_a_storage_node_is_typed_back(logic, reference_patients_csv):
     """A CSV read by Slicer's own table storage node holds text columns; numbers must come back numeric."""
-    from MIRVLogic.cohort import dataframe_from_table_node
+    from MIRVLogic.tables import dataframe_from_table_node
 
     node = logic.scene.AddNewNodeByClass("vtkMRMLTableNode", "patients")
     storage = logic.scene.AddNewNodeByClass("vtkMRMLTableStorageNode")
@@ -92,3 +92,13 @@ def test_cox_compare_simulate_from_nodes(logic, reference_patients_csv, sarc021_
     simulation = logic.runSimulate(features, tmp_path, model="SARC021-lung-reference", simulations=20, maxK=4,
                                    progress=lambda fraction, message: steps.append(fraction))
     assert simulation.tableNodes["simulate_summary"].GetNumberOfRows() == 12 and steps[-1] == 1.0
+
+
+def test_zero_padded_ids_stay_text_through_table_nodes(logic):
+    from MIRVLogic.tables import new_table_node
+
+    patients = new_table_node(logic.scene, "patients", pd.DataFrame({"PatientID": ["001", "002", "010"], "M": [0.1, 0.5, 0.9]}))
+    clinical = new_table_node(logic.scene, "clinical", pd.DataFrame({"USUBJID": ["010", "001", "002"], "AGE": [70, 50, 60]}))
+    table = logic.analysisTable([patients, clinical], "PatientID,USUBJID")
+    assert table.frame["PatientID"].tolist() == ["001", "002", "010"]
+    assert table.frame["AGE"].tolist() == [50, 60, 70] and len(table.unmatched) == 0

@@ -15,14 +15,15 @@ from pathlib import Path
 
 import slicer
 
-from MIRVLib.lesion_table import LesionTable
+from MIRVLib.lesion_table import LESION_ID, PATIENT_ID, SITE, LesionTable
 from MIRVLib.reduction import FeatureReduction, ReductionSettings
 from MIRVLib.resources import model_path
 from MIRVLib.stats import analyses
-from MIRVLib.stats.join import AnalysisTable, prepare_table, read_table
+from MIRVLib.stats.join import AnalysisTable, parse_id_columns, prepare_table, read_table
 from MIRVLib.stats.report import build_report
-from MIRVLogic.tables import SOURCE_ATTRIBUTE, dataframe_from_table_node, update_table_node
+from MIRVLogic.tables import SOURCE_ATTRIBUTE, dataframe_from_table_node, new_table_node, update_table_node
 
+LESION_TEXT_COLUMNS = (PATIENT_ID, LESION_ID, SITE)
 RESULT_ATTRIBUTE = "MIRVCohort.Result"
 ProgressCallback = Callable[[float, str], None]
 
@@ -49,9 +50,7 @@ class MIRVCohortLogic:
     # ----- tables -----
     def loadTable(self, path: str | Path, name: str | None = None):
         """A patient-level CSV as a table node (BOM-safe, typed columns, source path kept as attribute)."""
-        frame = read_table(path)
-        node = self.scene.AddNewNodeByClass("vtkMRMLTableNode", name or Path(path).stem)
-        update_table_node(node, frame)
+        node = new_table_node(self.scene, name or Path(path).stem, read_table(path))
         node.SetAttribute(SOURCE_ATTRIBUTE, str(path))
         return node
 
@@ -63,7 +62,8 @@ class MIRVCohortLogic:
         names = [node.GetName() for node in tableNodes]
         if len(set(names)) != len(names):
             names = [f"{n}_{i + 1}" for i, n in enumerate(names)]
-        return prepare_table([dataframe_from_table_node(n) for n in tableNodes], idColumn, derive, types, names)
+        ids = parse_id_columns(idColumn)  # IDs stay text: '001' must not become 1
+        return prepare_table([dataframe_from_table_node(n, ids) for n in tableNodes], idColumn, derive, types, names)
 
     def columnTypes(self, tableNodes: Sequence, idColumn: str = "PatientID", derive: Sequence[str] = ()) -> dict[str, str]:
         """Column → detected type of the joined table (what the module offers in its column lists)."""
@@ -83,9 +83,10 @@ class MIRVCohortLogic:
             name = f"MIRVCohort {stem}"
             node = next((n for n in self._nodesByName(name) if n.GetAttribute(RESULT_ATTRIBUTE) == stem), None)
             if node is None:
-                node = self.scene.AddNewNodeByClass("vtkMRMLTableNode", name)
+                node = new_table_node(self.scene, name, frame)
                 node.SetAttribute(RESULT_ATTRIBUTE, stem)
-            update_table_node(node, frame)
+            else:
+                update_table_node(node, frame)
             node.SetAttribute(SOURCE_ATTRIBUTE, str(output.table_path(stem)))
             result.tableNodes[stem] = node
         return result
@@ -129,10 +130,10 @@ class MIRVCohortLogic:
                     simulations: int = 500, seed: int = 0, maxK: int = 15,
                     progress: ProgressCallback | None = None) -> CohortAnalysisResult:
         """Lesion feature table node (PatientID, LesionID, [Site], features) → subsampling simulation."""
-        lesions = LesionTable.from_frame(dataframe_from_table_node(featuresNode), source=featuresNode.GetName(),
-                                         nonfinite="drop-lesion")
+        lesions = LesionTable.from_frame(dataframe_from_table_node(featuresNode, LESION_TEXT_COLUMNS),
+                                         source=featuresNode.GetName(), nonfinite="drop-lesion")
         reduction = FeatureReduction.load(model_path(model)) if model else FeatureReduction(ReductionSettings(preset=preset))
-        sites = dataframe_from_table_node(sitesNode) if sitesNode is not None else None
+        sites = dataframe_from_table_node(sitesNode, LESION_TEXT_COLUMNS) if sitesNode is not None else None
         vectors, site = analyses.simulation_inputs(lesions, reduction, sites)
         step = (lambda done, total, message: progress(done / total, message)) if progress else None
         output = analyses.run_simulate(
