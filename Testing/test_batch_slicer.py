@@ -4,6 +4,8 @@ same patients.csv as `mirv batch` (plain Python with slicer-core, scene from `sl
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -33,22 +35,17 @@ def env():
 
 
 def test_manifest_through_the_logic_equals_mirv_batch(env, tmp_path: Path) -> None:
-    import MIRVManifest
-
+    """`MIRVBatch.py --manifest` run as a script (as under ``Slicer --python-script``), then resumed."""
     manifest = make_cohort(tmp_path, 5)  # P03 corrupt image, P05 one empty lesion
     preset = write_small_preset(tmp_path)
-    assert main(["batch", "--manifest", str(manifest), "--out", str(tmp_path / "cli"), "--preset", str(preset),
-                 *REDUCTION]) == 3
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--manifest")
-    parser.add_argument("--out")
-    parser.add_argument("--preset")
-    MIRVManifest.add_manifest_arguments(parser)
-    args = parser.parse_args(["--manifest", str(manifest), "--out", str(tmp_path / "slicer"), "--preset", str(preset),
-                              *REDUCTION])
-    assert MIRVManifest.run_manifest(args, env.logic("mirv"), env.scene) == 3
-
     cli, slicer_out = tmp_path / "cli", tmp_path / "slicer"
+    assert main(["batch", "--manifest", str(manifest), "--out", str(cli), "--preset", str(preset), *REDUCTION]) == 3
+    script = [str(REPO_ROOT / "MIRV" / "Scripts" / "MIRVBatch.py"), "--manifest", str(manifest), "--out",
+              str(slicer_out), "--preset", str(preset), *REDUCTION]
+    done = subprocess.run([sys.executable, *script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert "failed P03/ (image)" in done.stderr and "5 patient(s) computed" in done.stdout
+
     assert (slicer_out / "patients.csv").read_bytes() == (cli / "patients.csv").read_bytes()
     failures = [pd.read_csv(d / "failures.csv", dtype=str, keep_default_na=False) for d in (cli, slicer_out)]
     assert failures[1][["PatientID", "LesionID", "Stage"]].values.tolist() == \
@@ -59,4 +56,26 @@ def test_manifest_through_the_logic_equals_mirv_batch(env, tmp_path: Path) -> No
     features = [c for c in lesions[0].columns if c.startswith("original_")]
     assert lesions[1][["PatientID", "LesionID", "Status"]].equals(lesions[0][["PatientID", "LesionID", "Status"]])
     np.testing.assert_array_equal(lesions[1][features].to_numpy(float), lesions[0][features].to_numpy(float))
-    assert env.scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") == 0  # one patient at a time, cleaned up
+
+    import MIRVBatch
+
+    before = (slicer_out / "patients.csv").read_bytes()
+    assert MIRVBatch.main(script[1:] + ["--resume"]) == 3
+    assert json.loads((slicer_out / "provenance.json").read_text())["run"]["computed"] == []
+    assert (slicer_out / "patients.csv").read_bytes() == before
+
+
+def test_manifest_patients_leave_no_nodes_behind(env, tmp_path: Path) -> None:
+    import MIRVManifest
+
+    manifest = make_cohort(tmp_path, 3, corrupt="P02", empty_lesion=None)
+    parser = argparse.ArgumentParser()
+    for name in ("--manifest", "--out", "--preset"):
+        parser.add_argument(name)
+    MIRVManifest.add_manifest_arguments(parser)
+    args = parser.parse_args(["--manifest", str(manifest), "--out", str(tmp_path / "out"),
+                              "--preset", str(write_small_preset(tmp_path)), *REDUCTION])
+    nodes = env.scene.GetNumberOfNodes()
+    assert MIRVManifest.run_manifest(args, env.logic("mirv"), env.scene) == 3
+    assert env.scene.GetNumberOfNodes() == nodes
+    assert pd.read_csv(tmp_path / "out" / "patients.csv")["PatientID"].tolist() == ["P01", "P03"]

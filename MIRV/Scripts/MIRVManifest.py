@@ -4,8 +4,8 @@
 per-patient store, failure records, cohort scoring and every output file are `MIRVLib.batch`'s — the same
 code as ``mirv batch`` — so both write identical ``patients.csv``. Only the per-patient extraction differs:
 each patient's image and lesions are loaded into MRML nodes and extracted by ``MIRVLogic.extractFeatures``,
-as in the Slicer module. Runs inside Slicer (``--no-main-window --python-script``) and, in tests, on
-slicer-core (scene and module logics set up by ``Testing/slicer_env.py``).
+as in the Slicer module. Runs inside Slicer (``--no-main-window --python-script``) and with plain Python on
+slicer-core (scene and module logics set up by ``MIRVLogic.headless``).
 """
 
 from __future__ import annotations
@@ -15,17 +15,14 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-import pandas as pd
 import SimpleITK as sitk
 import slicer
-import vtk
-from vtk.util import numpy_support
 
 from MIRVLib.batch.manifest import ManifestError, ManifestRow
 from MIRVLib.batch.pipeline import run_batch
 from MIRVLib.batch.runner import patient_result
 from MIRVLib.batch.store import PatientResult
-from MIRVLib.lesions import Lesion, load_image, load_lesions
+from MIRVLib.lesions import Lesion
 from MIRVLib.reduction import PRESETS, ReductionSettings
 
 
@@ -74,49 +71,46 @@ def logic_extractor(logic: Any, scene: Any) -> Callable[..., dict[str, Any]]:
                 **_: Any) -> dict[str, Any]:
         for row in rows:
             failures: list[dict[str, str]] = []
-            baseline = _timepoint(logic, scene, row, row.image, row.lesions, preset, "image", failures)
+            provenance: dict[str, Any] = {"engine": "MIRVLogic.extractFeatures"}
+            baseline = _timepoint(logic, scene, row, row.image, row.lesions, preset, "image", failures, provenance)
             follow_up: list[dict[str, Any]] = []
             if row.follow_up_image and row.follow_up_lesions and follow_up_preset:
                 follow_up = _timepoint(logic, scene, row, row.follow_up_image, row.follow_up_lesions,
-                                       follow_up_preset, "follow-up", failures)
+                                       follow_up_preset, "follow-up", failures, provenance)
             for lesion in baseline:
                 if on_lesion:
                     on_lesion(lesion)
-            on_patient(row, patient_result(row.patient_id, baseline, follow_up, failures,
-                                           {"engine": "MIRVLogic.extractFeatures"}))
+            on_patient(row, patient_result(row.patient_id, baseline, follow_up, failures, provenance))
         return {"engine": "slicer-logic", "workers": 1}
 
     return extract
 
 
 def _timepoint(logic: Any, scene: Any, row: ManifestRow, image: Path, lesions: Path, preset: str, stage: str,
-               failures: list[dict[str, str]]) -> list[dict[str, Any]]:
+               failures: list[dict[str, str]], provenance: dict[str, Any]) -> list[dict[str, Any]]:
     """Lesion rows of one time point; a patient that cannot be loaded or extracted becomes a failure.
 
-    Lesion names and sites come from MIRVLib's reader (segment names and terminology, ``Sites`` CSV), exactly
-    as in ``mirv batch``; the Logic only extracts.
+    Loading is the script's own (`MIRVBatch.load_timepoint`: lesion names and sites as MIRVLib reads them,
+    sites stored as segment tags), so a manifest patient is exactly a one-patient run. Every node the patient
+    added is removed afterwards: the scene (and memory) holds one patient at a time.
     """
-    nodes: list[Any] = []
+    from MIRVBatch import load_timepoint
+
+    before = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
     try:
-        if image.is_dir():
-            raise ValueError(f"{image}: DICOM folders are not read in manifest mode; load them with Slicer's "
-                             "DICOM module or run `mirv batch`")
-        volume = _load_volume(scene, image, nodes)
-        found = load_lesions(lesions, reference_image=load_image(image), sites_csv=row.sites)
-        segmentation = _load_segmentation(scene, lesions, found, volume, nodes)
-        table = logic.extractFeatures(volume, segmentation, preset=preset)
-        nodes.append(table)
-        frame = frame_from_table_node(table)
+        volume, segmentation = load_timepoint(scene, image, lesions, row.sites)
+        table = logic.extractFeatures(volume, segmentation, preset=preset, patientID=row.patient_id)
+        provenance[stage] = logic.provenance(table)
+        return logic.featureFrame(table).to_dict("records")
     except Exception as error:  # noqa: BLE001 - one patient never stops the cohort
         failures.append({"PatientID": row.patient_id, "LesionID": "", "Stage": stage,
                          "Reason": " ".join(f"{type(error).__name__}: {error}".split())[:500]})
         return []
     finally:
-        for node in nodes:
-            scene.RemoveNode(node)  # keep the scene (and memory) at one patient
-    frame["PatientID"] = row.patient_id
-    frame["Site"] = frame["LesionID"].map({lesion.name: lesion.site or "" for lesion in found}).fillna("")
-    return frame.to_dict("records")
+        added = [scene.GetNthNode(i) for i in range(scene.GetNumberOfNodes())]
+        for node in added:
+            if node.GetID() not in before:
+                scene.RemoveNode(node)
 
 
 def _load_volume(scene: Any, path: Path, nodes: list[Any]) -> Any:
@@ -147,16 +141,3 @@ def _load_segmentation(scene: Any, path: Path, lesions: list[Lesion], volume: An
             slicer.util.updateSegmentBinaryLabelmapFromArray(sitk.GetArrayFromImage(lesion.mask), segmentation,
                                                              segment_id, volume)
     return segmentation
-
-
-def frame_from_table_node(node: Any) -> pd.DataFrame:
-    """Table node → DataFrame keeping text columns as text (IDs such as ``001`` must not become numbers)."""
-    table = node.GetTable()
-    columns: dict[str, Any] = {}
-    for index in range(table.GetNumberOfColumns()):
-        array = table.GetColumn(index)
-        if isinstance(array, vtk.vtkDataArray):
-            columns[array.GetName()] = numpy_support.vtk_to_numpy(array).astype(float)
-        else:
-            columns[array.GetName()] = [array.GetValue(i) for i in range(array.GetNumberOfValues())]
-    return pd.DataFrame(columns)
