@@ -66,6 +66,7 @@ def test_manifest_through_the_logic_equals_mirv_batch(env, tmp_path: Path) -> No
 
 
 def test_manifest_patients_leave_no_nodes_behind(env, tmp_path: Path) -> None:
+    """Each patient's nodes are removed after it, also with the Logic's per-patient process pool (--jobs 2)."""
     import MIRVManifest
 
     manifest = make_cohort(tmp_path, 3, corrupt="P02", empty_lesion=None)
@@ -73,8 +74,9 @@ def test_manifest_patients_leave_no_nodes_behind(env, tmp_path: Path) -> None:
     for name in ("--manifest", "--out", "--preset"):
         parser.add_argument(name)
     MIRVManifest.add_manifest_arguments(parser)
+    parser.add_argument("--jobs", type=int)
     args = parser.parse_args(["--manifest", str(manifest), "--out", str(tmp_path / "out"),
-                              "--preset", str(write_small_preset(tmp_path)), *REDUCTION])
+                              "--preset", str(write_small_preset(tmp_path)), "--jobs", "2", *REDUCTION])
     nodes = env.scene.GetNumberOfNodes()
     assert MIRVManifest.run_manifest(args, env.logic("mirv"), env.scene) == 3
     assert env.scene.GetNumberOfNodes() == nodes

@@ -52,8 +52,8 @@ def run_manifest(args: argparse.Namespace, logic: Any, scene: Any | None = None)
 
     try:
         outcome = run_batch(args.manifest, args.out, preset=args.preset, model=args.cohort_model, fit=fit,
-                            resume=args.resume, retry_failed=args.retry_failed, progress=progress,
-                            extract=logic_extractor(logic, scene))
+                            jobs=getattr(args, "jobs", 1), resume=args.resume, retry_failed=args.retry_failed,
+                            progress=progress, extract=logic_extractor(logic, scene))
     except (ManifestError, FileNotFoundError) as error:
         print(f"MIRVBatch: error: {error}", file=sys.stderr)
         return 2
@@ -64,30 +64,32 @@ def run_manifest(args: argparse.Namespace, logic: Any, scene: Any | None = None)
 
 
 def logic_extractor(logic: Any, scene: Any) -> Callable[..., dict[str, Any]]:
-    """An extraction engine for `run_batch`: one patient at a time through ``logic.extractFeatures``."""
+    """An extraction engine for `run_batch`: one patient at a time through ``logic.extractFeatures`` (whose
+    ``jobs`` processes share the patient's lesions); ``--scheduler`` has no meaning here and is ignored."""
 
     def extract(rows: list[ManifestRow], preset: str, *, on_patient: Callable[[ManifestRow, PatientResult], None],
-                follow_up_preset: str | None = None, on_lesion: Callable[[dict[str, Any]], None] | None = None,
-                **_: Any) -> dict[str, Any]:
+                jobs: int = 1, follow_up_preset: str | None = None,
+                on_lesion: Callable[[dict[str, Any]], None] | None = None, **_: Any) -> dict[str, Any]:
         for row in rows:
             failures: list[dict[str, str]] = []
             provenance: dict[str, Any] = {"engine": "MIRVLogic.extractFeatures"}
-            baseline = _timepoint(logic, scene, row, row.image, row.lesions, preset, "image", failures, provenance)
+            baseline = _timepoint(logic, scene, row, row.image, row.lesions, preset, jobs, "image", failures,
+                                  provenance)
             follow_up: list[dict[str, Any]] = []
             if row.follow_up_image and row.follow_up_lesions and follow_up_preset:
                 follow_up = _timepoint(logic, scene, row, row.follow_up_image, row.follow_up_lesions,
-                                       follow_up_preset, "follow-up", failures, provenance)
+                                       follow_up_preset, jobs, "follow-up", failures, provenance)
             for lesion in baseline:
                 if on_lesion:
                     on_lesion(lesion)
             on_patient(row, patient_result(row.patient_id, baseline, follow_up, failures, provenance))
-        return {"engine": "slicer-logic", "workers": 1}
+        return {"engine": "slicer-logic", "workers": jobs}
 
     return extract
 
 
-def _timepoint(logic: Any, scene: Any, row: ManifestRow, image: Path, lesions: Path, preset: str, stage: str,
-               failures: list[dict[str, str]], provenance: dict[str, Any]) -> list[dict[str, Any]]:
+def _timepoint(logic: Any, scene: Any, row: ManifestRow, image: Path, lesions: Path, preset: str, jobs: int,
+               stage: str, failures: list[dict[str, str]], provenance: dict[str, Any]) -> list[dict[str, Any]]:
     """Lesion rows of one time point; a patient that cannot be loaded or extracted becomes a failure.
 
     Loading is the script's own (`MIRVBatch.load_timepoint`: lesion names and sites as MIRVLib reads them,
@@ -99,7 +101,7 @@ def _timepoint(logic: Any, scene: Any, row: ManifestRow, image: Path, lesions: P
     before = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
     try:
         volume, segmentation = load_timepoint(scene, image, lesions, row.sites)
-        table = logic.extractFeatures(volume, segmentation, preset=preset, patientID=row.patient_id)
+        table = logic.extractFeatures(volume, segmentation, preset=preset, jobs=jobs, patientID=row.patient_id)
         provenance[stage] = logic.provenance(table)
         return logic.featureFrame(table).to_dict("records")
     except Exception as error:  # noqa: BLE001 - one patient never stops the cohort
