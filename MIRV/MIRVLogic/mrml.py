@@ -16,9 +16,8 @@ import vtk
 from vtk.util.numpy_support import vtk_to_numpy
 
 from MIRVLib.lesions import Lesion
+from MIRVLogic.sites import segment_site
 
-SITE_TAG = "Site"  # the segment tag MIRVLib.lesions reads from a .seg.nrrd
-SITES = ("lung", "liver", "lymph node", "bone", "soft tissue", "peritoneum", "pleura", "adrenal", "other")
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 
 
@@ -59,21 +58,6 @@ def segment_ids(segmentation_node, segment_ids: Sequence[str] | None = None) -> 
     if missing:
         raise ValueError(f"segmentation '{segmentation_node.GetName()}' has no segment(s) {missing}")
     return list(segment_ids)
-
-
-def segment_site(segmentation_node, segment_id: str) -> str:
-    value = vtk.reference("")
-    found = segmentation_node.GetSegmentation().GetSegment(segment_id).GetTag(SITE_TAG, value)
-    return str(value) if found else ""
-
-
-def set_segment_site(segmentation_node, segment_id: str, site: str) -> None:
-    """Store the site as the segment's ``Site`` tag: saved in the .seg.nrrd, read back by Slicer and MIRVLib."""
-    segment = segmentation_node.GetSegmentation().GetSegment(segment_id)
-    if site:
-        segment.SetTag(SITE_TAG, site)
-    else:
-        segment.RemoveTag(SITE_TAG)
 
 
 def lesions_from_segmentation(segmentation_node, volume_node, ids: Sequence[str] | None = None) -> list[Lesion]:

@@ -31,8 +31,8 @@ from MIRVLib.reduction import FeatureReduction
 from MIRVLib.resources import model_path
 from MIRVLib.response import BASELINE, FOLLOW_UP, validate_volumes, volume_response
 from MIRVLogic import figures, overlay
-from MIRVLogic.mrml import lesions_from_segmentation, segment_centroids, segment_ids, segment_site, set_segment_site, \
-    sitk_image_from_volume
+from MIRVLogic.mrml import lesions_from_segmentation, segment_centroids, segment_ids, sitk_image_from_volume
+from MIRVLogic.sites import segment_site, set_segment_site
 from MIRVLogic.tables import dataframe_from_table_node, new_table_node, update_table_node
 
 DEFAULT_MODEL = "SARC021-lung-paper"

@@ -92,7 +92,7 @@ def load_timepoint(scene, image: Path, lesions: Path, sites: Path | None) -> tup
     from MIRVManifest import _load_segmentation, _load_volume
 
     from MIRVLib.lesions import load_image, load_lesions
-    from MIRVLogic.mrml import set_segment_site
+    from MIRVLogic.sites import set_segment_site
 
     for path, what in ((image, "image"), (lesions, "lesion segmentation")):
         if not path.exists():
