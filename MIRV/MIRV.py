@@ -32,12 +32,14 @@ MODULE_DIR = Path(__file__).resolve().parent
 
 
 def _ensureMIRVLibPath() -> None:
-    """Development mode ("Add module path" → MIRV/): MIRVLib and Resources live one folder up."""
-    if (MODULE_DIR / "MIRVLib").is_dir():  # extension build: installed next to the module
-        return
-    root = str(MODULE_DIR.parent)
-    if root not in sys.path and (MODULE_DIR.parent / "MIRVLib").is_dir():
-        sys.path.insert(0, root)
+    """Development mode ("Add module path" → MIRV/): MIRVLib and Resources live one folder up.
+
+    An extension build installs MIRVLib next to the module, where it imports without help.
+    """
+    try:
+        import MIRVLib  # noqa: F401  (the package itself imports nothing heavy)
+    except ImportError:
+        sys.path.insert(0, str(MODULE_DIR.parent))
 
 
 _ensureMIRVLibPath()

@@ -20,10 +20,9 @@ from typing import Any
 
 import numpy as np
 
-os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
-import slicer  # noqa: E402
-import vtk  # noqa: E402  (after slicer, which pins the VTK it was built with)
-from vtk.util.numpy_support import vtk_to_numpy  # noqa: E402
+import slicer
+import vtk  # after slicer, which pins the VTK it was built with
+from vtk.util.numpy_support import vtk_to_numpy
 
 THREE_D_DISPLAYABLE_MANAGERS = (
     "vtkMRMLCameraDisplayableManager",
@@ -37,6 +36,10 @@ THREE_D_DISPLAYABLE_MANAGERS = (
 def in_slicer_application() -> bool:
     """True inside the Slicer desktop application (also with ``--no-main-window``)."""
     return hasattr(slicer, "app")
+
+
+if not in_slicer_application():  # slicer-core on a server: offscreen windows through EGL (read at window creation)
+    os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
 
 class _Module:

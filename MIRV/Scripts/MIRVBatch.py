@@ -17,7 +17,6 @@ table), both matrices as CSV and PNG, a 3D render of the overlay, a one-page HTM
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import traceback
 from pathlib import Path
@@ -39,7 +38,6 @@ def _bootstrap_paths() -> None:
 
 
 _bootstrap_paths()
-os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
 EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_LESION_FAILED = 0, 1, 2, 3
 
