@@ -303,3 +303,47 @@ def test_jump_slices_to_the_most_divergent_pair(extracted, logic, slicer_env):
     np.testing.assert_allclose([slice_to_ras.GetElement(r, 3) for r in range(3)], centre, atol=1e-6)
     assert red.GetFieldOfView()[1] >= np.linalg.norm(centroids[1] - centroids[0])
     assert json.loads(segmentation.GetAttribute("MIRV.OverlayNodeIDs") or "[]") == []
+
+
+def test_oblique_volume_and_masks_match_the_files_slicer_writes(slicer_env, tmp_path):
+    """RAS→LPS on a rotated, anisotropic grid: the in-memory image and masks equal what ITK/MIRVLib read from
+    the files Slicer's own storage nodes write."""
+    import vtk
+
+    from MIRVLogic.mrml import lesions_from_segmentation, sitk_image_from_volume
+
+    rng = np.random.default_rng(11)
+    voxels = rng.integers(-1000, 1000, size=(12, 20, 16)).astype(np.int16)
+    volume = slicer.util.addVolumeFromArray(voxels, name="oblique")
+    matrix = vtk.vtkMatrix4x4()
+    transform = vtk.vtkTransform()
+    transform.RotateWXYZ(25, 0.3, 0.5, 0.8)
+    transform.Scale(0.7, 0.9, 2.5)
+    transform.GetMatrix(matrix)
+    for row, value in enumerate((-12.5, 40.25, -80.0)):
+        matrix.SetElement(row, 3, value)
+    volume.SetIJKToRASMatrix(matrix)
+    segmentation = slicer_env.scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    segmentation.SetReferenceImageGeometryParameterFromVolumeNode(volume)
+    k, j, i = np.indices(voxels.shape)
+    for name, mask in (("a", (k - 5) ** 2 + (j - 6) ** 2 + (i - 5) ** 2 < 12), ("b", (j > 12) & (i > 10) & (k < 4))):
+        segment_id = segmentation.GetSegmentation().AddEmptySegment(name, name)
+        slicer.util.updateSegmentBinaryLabelmapFromArray(mask.astype(np.uint8), segmentation, segment_id, volume)
+    for node, cls, file in ((volume, "vtkMRMLVolumeArchetypeStorageNode", "ct.nrrd"),
+                            (segmentation, "vtkMRMLSegmentationStorageNode", "lesions.seg.nrrd")):
+        storage = slicer_env.scene.AddNewNodeByClass(cls)
+        storage.SetFileName(str(tmp_path / file))
+        assert storage.WriteData(node)
+    image = sitk_image_from_volume(volume)
+    reference = sitk.ReadImage(str(tmp_path / "ct.nrrd"))
+    np.testing.assert_allclose(image.GetOrigin(), reference.GetOrigin(), atol=1e-9)
+    np.testing.assert_allclose(image.GetSpacing(), reference.GetSpacing(), rtol=1e-9)
+    np.testing.assert_allclose(image.GetDirection(), reference.GetDirection(), atol=1e-9)
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(image), sitk.GetArrayViewFromImage(reference))
+    assert abs(np.linalg.det(np.reshape(image.GetDirection(), (3, 3))) - 1) < 1e-9
+    ours = {lesion.name: sitk.GetArrayFromImage(lesion.mask) for lesion in lesions_from_segmentation(segmentation, volume)}
+    theirs = {lesion.name: sitk.GetArrayFromImage(lesion.mask) for lesion in load_lesions(tmp_path / "lesions.seg.nrrd", reference)}
+    assert set(ours) == set(theirs) == {"a", "b"}
+    for name in ours:
+        assert ours[name].sum() > 5
+        np.testing.assert_array_equal(ours[name], theirs[name])
