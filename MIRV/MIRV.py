@@ -198,6 +198,7 @@ class MIRVWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def enter(self) -> None:
         self.initializeParameterNode()
+        self.refreshLesionTable()  # segments may have been added in the Segment Editor
 
     def exit(self) -> None:
         if self._parameterNode:
