@@ -74,14 +74,28 @@ def ensureDependencies(ask: bool = True) -> bool:
     if ask and not slicer.util.confirmOkCancelDisplay(message):
         return False
     path = requirementsPath()
+    packaging = _packagingModule()
     with slicer.util.WaitCursor():
-        try:
-            from slicer.packaging import load_requirements, pip_ensure  # Slicer >= 5.12
-        except ImportError:
-            slicer.util.pip_install(f"-r {path}")
+        if packaging is not None:
+            packaging.pip_ensure(packaging.load_requirements(str(path)))
         else:
-            pip_ensure(load_requirements(str(path)))
+            slicer.util.pip_install(f"-r {path}")
     return not missingDependencies()
+
+
+def _packagingModule():
+    """Slicer's requirement helpers with ``pip_ensure``/``load_requirements`` (``slicer.packaging`` in 5.12+,
+    ``slicer.pydeps`` in 5.11), or None on older Slicer, where ``slicer.util.pip_install`` is used."""
+    import importlib
+
+    for name in ("slicer.packaging", "slicer.pydeps"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if hasattr(module, "pip_ensure") and hasattr(module, "load_requirements"):
+            return module
+    return None
 
 
 #
