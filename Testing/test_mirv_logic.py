@@ -245,7 +245,7 @@ def test_render_changes_where_the_tubes_are(extracted, logic, slicer_env, tmp_pa
     segmentation.CreateClosedSurfaceRepresentation()
     result = logic.computeMIRV(feature_node(logic, extracted["frames"]["baseline"]))
     centroids = logic.pairCentroids(segmentation, result)  # most divergent pair
-    seg_ids = logic._segmentIDsFor(segmentation, result)
+    seg_ids = logic.lesionSegmentIDs(segmentation, result)
     from MIRVLogic.mrml import segment_centroids
 
     every = segment_centroids(segmentation, seg_ids)

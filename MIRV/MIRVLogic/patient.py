@@ -309,7 +309,7 @@ class MIRVLogic:
         }
 
     # ----- overlay -----
-    def _segmentIDsFor(self, segmentationNode, result: MIRVResult) -> list[str]:
+    def lesionSegmentIDs(self, segmentationNode, result: MIRVResult) -> list[str]:
         """The segment of each scored lesion: by segment ID when present, else by segment name."""
         segmentation = segmentationNode.GetSegmentation()
         ids = []
@@ -329,7 +329,7 @@ class MIRVLogic:
         pair = result.mostDivergentPair(metric)
         names = list(result.lesions[LESION_ID])
         most = (names.index(pair[0]), names.index(pair[1])) if pair else None
-        return overlay.show_overlay(segmentationNode, self._segmentIDsFor(segmentationNode, result), matrix,
+        return overlay.show_overlay(segmentationNode, self.lesionSegmentIDs(segmentationNode, result), matrix,
                                     METRICS[metric], most)
 
     @staticmethod
@@ -347,7 +347,7 @@ class MIRVLogic:
         pair = pair or result.mostDivergentPair(metric)
         if not pair:
             raise ValueError("no lesion pair: MIRV is undefined for this patient")
-        ids = dict(zip(result.lesions[LESION_ID], self._segmentIDsFor(segmentationNode, result)))
+        ids = dict(zip(result.lesions[LESION_ID], self.lesionSegmentIDs(segmentationNode, result)))
         return segment_centroids(segmentationNode, [ids[pair[0]], ids[pair[1]]])
 
     def jumpSlicesToPair(self, segmentationNode, result: MIRVResult, pair: tuple[str, str] | None = None,
