@@ -341,8 +341,8 @@ class MIRVWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.cancelButton.enabled = True
         self.ui.extractButton.enabled = False
         patientID = node.patientID or node.inputVolume.GetName()
-        try:
-            with slicer.util.tryWithErrorDisplay(_("Feature extraction failed."), waitCursor=True):
+        with slicer.util.tryWithErrorDisplay(_("Feature extraction failed."), waitCursor=True):
+            try:  # inside: tryWithErrorDisplay would report a cancel as an error
                 node.featureTable = self.logic.extractFeatures(
                     node.inputVolume, node.lesions, preset=self._preset(), jobs=node.jobs,
                     progressCallback=self._progress, patientID=patientID, tableNode=node.featureTable)
@@ -352,11 +352,11 @@ class MIRVWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                         progressCallback=self._progress, patientID=patientID, tableNode=node.followUpFeatureTable)
                 failed = [s for s in self.logic.featureFrame(node.featureTable)["Status"] if s != "ok"]
                 self.ui.statusLabel.text = _("Features extracted; {failed} lesion(s) failed.").format(failed=len(failed))
-        except ExtractionCancelled:
-            self.ui.statusLabel.text = _("Extraction cancelled.")
-        finally:
-            self.ui.cancelButton.enabled = False
-            self.updateGUI()
+            except ExtractionCancelled:
+                self.ui.statusLabel.text = _("Extraction cancelled.")
+            finally:
+                self.ui.cancelButton.enabled = False
+                self.updateGUI()
 
     # ----- MIRV -----
     def _model(self) -> str:
