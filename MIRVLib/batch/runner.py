@@ -216,13 +216,8 @@ class _DaskEngine:
                 self.client.close()
                 raise EngineError(f"no Dask worker connected to {scheduler} within {WORKER_WAIT_SECONDS} s") from error
         else:
-            import dask
-
-            # Dask's statistical profiler samples the running task's stack every 10 ms; on PyRadiomics' deep
-            # stacks that took the GIL often enough to double every lesion's time (measured), so it is off.
-            with dask.config.set({"distributed.worker.profile.enabled": False}):
-                self.cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                            dashboard_address=None, silence_logs=logging.ERROR)
+            self.cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                        dashboard_address=None, silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
         self.workers = max(1, len(self.client.scheduler_info()["workers"]))
         self._tags: dict[str, Any] = {}
