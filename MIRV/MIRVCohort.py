@@ -24,6 +24,8 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
+from MIRV import ensureDependencies  # importing MIRV also puts MIRVLib on sys.path in development mode
+
 DEFAULT_STRATEGIES = "random:2,random:3,per-site:2,per-site:3,recist-like,recist"
 
 
@@ -72,6 +74,7 @@ class MIRVCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
+        self.cohort = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._result = None
@@ -125,6 +128,18 @@ class MIRVCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
 
+    def _ensureCohortLogic(self) -> bool:
+        """The Qt-free logic needs MIRVLib's dependencies (lifelines, statsmodels, ...): installed on first use."""
+        if self.cohort is None:
+            if not ensureDependencies():
+                self.ui.statusLabel.text = _("MIRV's Python dependencies are missing; see Resources/requirements.txt.")
+                return False
+            from MIRVLogic.cohort import MIRVCohortLogic
+
+            self.cohort = MIRVCohortLogic(slicer.mrmlScene)
+        self.cohort.scene = slicer.mrmlScene
+        return True
+
     # ----- inputs -----
     def _tables(self) -> list:
         return list(self.ui.tablesComboBox.checkedNodes())
@@ -133,21 +148,23 @@ class MIRVCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         return _names(self._parameterNode.derive, ";")
 
     def onLoadTable(self) -> None:
+        if not self._ensureCohortLogic():
+            return
         paths = qt.QFileDialog.getOpenFileNames(slicer.util.mainWindow(), _("Load patient or clinical CSV"), "",
                                                 "CSV (*.csv *.csv.gz *.txt)")
         with slicer.util.tryWithErrorDisplay(_("Failed to load the table."), waitCursor=True):
             for path in paths:
-                node = self.logic.cohort.loadTable(path)
+                node = self.cohort.loadTable(path)
                 self.ui.tablesComboBox.setCheckState(node, qt.Qt.Checked)
         self.refreshColumns()
 
     def refreshColumns(self) -> None:
         """Offer the joined table's columns in every list and combo box (types shown as tooltips)."""
         tables = self._tables()
-        if not tables or not self._parameterNode:
+        if not tables or not self._parameterNode or not self._ensureCohortLogic():
             return
         try:
-            types = self.logic.cohort.columnTypes(tables, self._parameterNode.idColumn, self._derive())
+            types = self.cohort.columnTypes(tables, self._parameterNode.idColumn, self._derive())
         except ValueError as error:
             self.ui.statusLabel.text = str(error)
             return
@@ -175,9 +192,11 @@ class MIRVCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     # ----- run -----
     def onRun(self) -> None:
+        if not self._ensureCohortLogic():
+            return
         with slicer.util.tryWithErrorDisplay(_("Analysis failed."), waitCursor=True):
             p = self._parameterNode
-            cohort = self.logic.cohort
+            cohort = self.cohort
             common = {"idColumn": p.idColumn, "derive": self._derive()}
             out = self.ui.outputPathLineEdit.currentPath or None
             tab = self.ui.analysisTabWidget.currentWidget().objectName
@@ -235,20 +254,16 @@ class MIRVCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.tableView.setMRMLTableNode(node)
 
     def onReport(self) -> None:
+        if not self._ensureCohortLogic():
+            return
         with slicer.util.tryWithErrorDisplay(_("Could not build the report."), waitCursor=True):
-            path = self.logic.cohort.buildReport(self.ui.outputPathLineEdit.currentPath or None)
+            path = self.cohort.buildReport(self.ui.outputPathLineEdit.currentPath or None)
             self.ui.statusLabel.text = _("Report: {path}").format(path=path)
             qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(path)))
 
 
 class MIRVCohortModuleLogic(ScriptedLoadableModuleLogic):
-    """Slicer's logic (parameter node) around the Qt-free ``MIRVCohortLogic`` that does the work."""
-
-    def __init__(self) -> None:
-        ScriptedLoadableModuleLogic.__init__(self)
-        from MIRVLogic.cohort import MIRVCohortLogic
-
-        self.cohort = MIRVCohortLogic(slicer.mrmlScene)
+    """Slicer's logic for the parameter node; the analyses are in the Qt-free ``MIRVLogic.cohort.MIRVCohortLogic``."""
 
     def getParameterNode(self):
         return MIRVCohortParameterNode(super().getParameterNode())
