@@ -11,15 +11,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 from MIRVLib.lesion_table import NONFINITE_POLICIES, LesionTable, LesionTableError
 from MIRVLib.reduction import PRESETS, FeatureReduction, ModelError, ReductionSettings
 from MIRVLib.resources import model_path
-from MIRVLib.stats import analyses
 from MIRVLib.stats.join import COLUMN_TYPES, load_tables, read_table
-from MIRVLib.stats.report import build_report
 from MIRVLib.stats.simulate import CURVE_K, DEFAULT_STRATEGIES
+
+# The analyses (lifelines, statsmodels, matplotlib) are imported when a command runs, not for `mirv --help`.
 
 
 def _names(values: list[str] | None) -> list[str]:
@@ -125,12 +123,14 @@ def _load(args: argparse.Namespace):
 
 def _guarded(name: str, body) -> int:
     """One error line naming the problem instead of a traceback; exit code 1."""
+    from MIRVLib.stats.analyses import AnalysisOutput
+
     try:
         output = body()
     except (FileNotFoundError, ValueError, LesionTableError, ModelError) as error:
         print(f"mirv stats {name}: error: {error}", file=sys.stderr)
         return 1
-    if isinstance(output, analyses.AnalysisOutput):
+    if isinstance(output, AnalysisOutput):
         files = [f"{s}.csv" for s in output.tables] + [p.name for p in output.figures]
         print(f"{name}: wrote {len(files)} files to {output.out_dir} ({', '.join(files[:6])}{', ...' if len(files) > 6 else ''})")
     return 0
@@ -138,6 +138,8 @@ def _guarded(name: str, body) -> int:
 
 def run_correlate(args: argparse.Namespace) -> int:
     def body():
+        from MIRVLib.stats import analyses
+
         table, inputs = _load(args)
         return analyses.run_correlate(table, _names(args.columns), args.out, missing=args.missing, alpha=args.alpha, inputs=inputs)
     return _guarded("correlate", body)
@@ -145,6 +147,8 @@ def run_correlate(args: argparse.Namespace) -> int:
 
 def run_cox(args: argparse.Namespace) -> int:
     def body():
+        from MIRVLib.stats import analyses
+
         table, inputs = _load(args)
         return analyses.run_cox(table, args.duration, args.event, _names(args.covariates), args.out,
                                 interactions=_names(args.interactions), categorical=_names(args.categorical),
@@ -164,6 +168,8 @@ def _cutoffs(values: list[str] | None) -> float | dict[str, float] | None:
 
 def run_km(args: argparse.Namespace) -> int:
     def body():
+        from MIRVLib.stats import analyses
+
         table, inputs = _load(args)
         return analyses.run_km(table, args.duration, args.event, _names(args.metrics), args.out, group_by=args.group_by,
                                cutoff=_cutoffs(args.cutoff), univariable_cox=args.cox, inputs=inputs)
@@ -172,6 +178,8 @@ def run_km(args: argparse.Namespace) -> int:
 
 def run_compare(args: argparse.Namespace) -> int:
     def body():
+        from MIRVLib.stats import analyses
+
         table, inputs = _load(args)
         return analyses.run_compare(table, _names(args.metrics), args.group, args.out, inputs=inputs)
     return _guarded("compare", body)
@@ -179,6 +187,10 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def run_simulate(args: argparse.Namespace) -> int:
     def body():
+        from tqdm import tqdm
+
+        from MIRVLib.stats import analyses
+
         lesions = LesionTable.read_csv(args.features, nonfinite=args.nonfinite)
         model_file = model_path(args.model) if args.model else None
         reduction = FeatureReduction.load(model_file) if model_file else FeatureReduction(ReductionSettings(preset=args.preset))
@@ -203,6 +215,8 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     def body():
+        from MIRVLib.stats.report import build_report
+
         path = build_report(Path(args.out), args.title)
         print(f"report: {path}")
         return path
