@@ -5,7 +5,7 @@ worker, and the machine load before and after (the numbers mean little on a busy
 ratio is for the whole command (Dask cluster start-up, extraction, cohort scoring, writing), the second
 for the extraction phase alone (what grows with the cohort).
 
-    .venv/bin/python benchmarks/batch_scaling.py [--patients 40] [--preset MIRV-CT] [--real]
+    .venv/bin/python benchmarks/batch_scaling.py [--patients 40] [--preset MIRV-CT] [--real] [--repeat 2]
 
 ``--real`` uses PyRadiomics' sample lung CTs (512×512×48 voxels; the real tumour plus synthetic lesions in
 other tissue, from ``Testing/pyradiomics_data.py``) as the patients, to measure memory on full-size CTs.
@@ -78,6 +78,7 @@ def main() -> int:
     parser.add_argument("--patients", type=int, default=40)
     parser.add_argument("--preset", default="MIRV-CT", help="MIRV-CT (scored with the shipped model) or 'small'")
     parser.add_argument("--real", action="store_true", help="patients = PyRadiomics' lung1/lung2 CTs, alternating")
+    parser.add_argument("--repeat", type=int, default=2, help="rounds of (--jobs 1, --jobs 2); the best of each counts")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,21 +92,26 @@ def main() -> int:
             preset, scoring = args.preset, {"model": "SARC021-lung-paper"}
         print(f"cohort: {args.patients} patients, preset {args.preset}, {os.cpu_count()} CPUs; before: {load()}; "
               f"2-process speed-up of plain CPU-bound Python now: {machine_parallelism():.2f}x")
-        results = {}
-        for jobs in (1, 2):
-            start = time.perf_counter()
-            outcome = run_batch(manifest, root / f"out{jobs}", preset=preset, jobs=jobs, **scoring)
-            seconds = time.perf_counter() - start
-            lesions = len(pd.read_csv(root / f"out{jobs}" / "lesions.csv"))
-            extract = outcome.engine["extractSeconds"]
-            results[jobs] = (lesions / seconds, lesions / extract)
-            print(f"--jobs {jobs}: {lesions} lesions in {seconds:5.1f} s = {results[jobs][0]:5.2f} lesions/s "
-                  f"(extraction alone {extract:5.1f} s = {results[jobs][1]:5.2f} lesions/s, "
-                  f"engine start {outcome.engine['startSeconds']:.1f} s); "
-                  f"engine {outcome.engine['engine']}, peak RSS per worker "
-                  f"{', '.join(f'{v:.0f} MiB' for v in outcome.engine['workerPeakRssMiB'])}; {load()}")
+        best: dict[int, tuple[float, float]] = {}
+        for round_ in range(1, args.repeat + 1):
+            for jobs in (1, 2):  # side by side in every round, so a burst of outside load hits both
+                out = root / f"out{jobs}"
+                start = time.perf_counter()
+                outcome = run_batch(manifest, out, preset=preset, jobs=jobs, **scoring)
+                seconds = time.perf_counter() - start
+                lesions = len(pd.read_csv(out / "lesions.csv"))
+                extract = outcome.engine["extractSeconds"]
+                rate = (lesions / seconds, lesions / extract)
+                best[jobs] = max(best.get(jobs, rate), rate)
+                print(f"round {round_} --jobs {jobs}: {lesions} lesions in {seconds:5.1f} s = {rate[0]:5.2f} lesions/s "
+                      f"(extraction alone {extract:5.1f} s = {rate[1]:5.2f} lesions/s, "
+                      f"engine start {outcome.engine['startSeconds']:.1f} s); engine {outcome.engine['engine']}, "
+                      f"peak RSS per worker {', '.join(f'{v:.0f} MiB' for v in outcome.engine['workerPeakRssMiB'])}; "
+                      f"{load()}")
+        results = best
         identical = all((root / "out1" / f).read_bytes() == (root / "out2" / f).read_bytes()
                         for f in ("patients.csv", "lesions.csv"))
+        print(f"best of {args.repeat}: --jobs 1 {results[1][1]:.2f}, --jobs 2 {results[2][1]:.2f} lesions/s (extraction)")
         print(f"speed-up --jobs 2 / --jobs 1: {results[2][0] / results[1][0]:.2f}x whole command, "
               f"{results[2][1] / results[1][1]:.2f}x extraction alone (target >= 1.7 on 2 idle cores); "
               f"outputs identical: {identical}")
