@@ -256,6 +256,7 @@ def test_patients_sharing_input_files_keep_their_own_ids(cohort: dict[str, Path]
     assert main(["batch", "--manifest", str(manifest), "--out", str(out), "--preset", str(cohort["preset"]),
                  "--model", str(model)]) == 0
     assert (out / "model.json").read_bytes() == model.read_bytes()
+    assert not runner._worker_cache  # finished patients are released from the (in-process) worker cache
     patients = pd.read_csv(out / "patients.csv", dtype={"PatientID": str}).set_index("PatientID")
     full = pd.read_csv(full_run["out"] / "patients.csv", dtype={"PatientID": str}).set_index("PatientID")
     assert patients.loc["P01-retest", "MIRVMaxDistance"] == patients.loc["P01", "MIRVMaxDistance"] \

@@ -7,9 +7,10 @@ Why this shape:
   so a worker reads and prepares each patient's image once however many of its lesions it gets. Tasks carry
   only file paths and a lesion index, never voxel data, so nothing large crosses the network.
 * **A window of patients in flight** (workers + 1) and priorities that finish started patients first keep
-  the per-worker cache (the last three patients) hot and worker memory bounded by three patients. On two
-  workers no image is ever read twice by a worker; on larger clusters a rare re-read can happen and is
-  counted in the provenance (``imageReadsPerWorker``).
+  the per-worker cache hot; a finished patient is dropped from every worker's cache at once and the cache
+  never holds more than three patients, which bounds worker memory. On up to two workers (window ≤ 3) no
+  worker ever reads an image twice; on larger clusters a worker touching more than three unfinished
+  patients re-reads one, which is counted in the provenance (``imageReadsPerWorker``).
 * **Results stream back** (`distributed.as_completed`); each patient is handed to ``on_patient`` (which
   stores it) the moment its last lesion returns. Task functions never raise: an error becomes a failure
   record, so one bad patient or lesion never aborts the cohort. A lost worker fails only its patients, and
@@ -24,6 +25,7 @@ import collections
 import itertools
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -67,6 +69,19 @@ class PatientTask:
 
 # ----------------------------------------------------------------------------------------- worker side
 _worker_cache: collections.OrderedDict[tuple[str, ...], tuple[Any, list[Any]]] = collections.OrderedDict()
+_cache_lock = threading.Lock()  # forget_patient runs on a Dask worker's event-loop thread, tasks on another
+
+
+def forget_patient(patient_id: str) -> None:
+    """Drop a finished patient from this process's cache (run on every worker when the patient completes)."""
+    with _cache_lock:
+        for key in [key for key in _worker_cache if key[0] == patient_id]:
+            del _worker_cache[key]
+
+
+async def _forget_on_worker(patient_id: str) -> None:
+    """`forget_patient` as a coroutine: Dask runs only coroutines without waiting for the answer."""
+    forget_patient(patient_id)
 
 
 def _loaded(task: PatientTask) -> tuple[Any, list[Any], bool]:
@@ -77,14 +92,17 @@ def _loaded(task: PatientTask) -> tuple[Any, list[Any], bool]:
     if task.single_threaded and sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() != 1:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
         logging.getLogger("radiomics").setLevel(logging.ERROR)
-    if task.cache_key in _worker_cache:
-        _worker_cache.move_to_end(task.cache_key)
-        return (*_worker_cache[task.cache_key], False)
+    with _cache_lock:
+        cached = _worker_cache.get(task.cache_key)
+        if cached is not None:
+            _worker_cache.move_to_end(task.cache_key)
+            return (*cached, False)
     prepared = prepare_image(task.image, task.preset, task.patient_id)
     lesions = load_lesions(task.lesions, reference_image=prepared.image, sites_csv=task.sites)
-    _worker_cache[task.cache_key] = (prepared, lesions)
-    while len(_worker_cache) > _CACHE_PATIENTS:
-        _worker_cache.popitem(last=False)
+    with _cache_lock:
+        _worker_cache[task.cache_key] = (prepared, lesions)
+        while len(_worker_cache) > _CACHE_PATIENTS:
+            _worker_cache.popitem(last=False)
     return prepared, lesions, True
 
 
@@ -191,6 +209,9 @@ class _SerialEngine:
                 future.run()
             yield future
 
+    def forget(self, patient_id: str) -> None:
+        forget_patient(patient_id)
+
     def peak_rss(self) -> list[float]:
         return [peak_rss_mib()]
 
@@ -235,6 +256,9 @@ class _DaskEngine:
         for future in self._completed:
             future.tag = self._tags.pop(future.key)
             yield future
+
+    def forget(self, patient_id: str) -> None:
+        self.client.run(_forget_on_worker, patient_id, wait=False)
 
     def peak_rss(self) -> list[float]:
         return sorted(self.client.run(peak_rss_mib).values(), reverse=True)
@@ -330,6 +354,7 @@ def _schedule(engine: Any, rows: list[ManifestRow], preset: str, follow_up_prese
                 on_lesion(outcome["row"])
         if patient.waiting == 0:
             del active[order]
+            engine.forget(patient.row.patient_id)
             on_patient(patient.row, _result(patient))
             start_next()
 
