@@ -37,6 +37,8 @@ import pandas as pd
 import SimpleITK as sitk
 import yaml
 
+from MIRVLib.lesion_table import ITH_SCORE as ITH_COLUMN
+from MIRVLib.lesion_table import LESION_ID, PATIENT_ID, SEGMENT_ID, SITE, STATUS, STATUS_OK
 from MIRVLib.lesions import Lesion, MaskGeometryError, array_bounds, conform_mask, load_image
 from MIRVLib.provenance import library_versions, sha256_file
 from MIRVLib.resampling import needs_resampling, resample_lesion
@@ -44,10 +46,8 @@ from MIRVLib.resources import preset_path
 
 log = logging.getLogger(__name__)
 
-PATIENT_ID, LESION_ID, SEGMENT_ID, SITE, STATUS = "PatientID", "LesionID", "SegmentID", "Site", "Status"
+# The columns every extracted row starts with (names owned by the lesion table format).
 METADATA_COLUMNS = (PATIENT_ID, LESION_ID, SEGMENT_ID, SITE, STATUS)
-STATUS_OK = "ok"
-ITH_COLUMN = "ITHscore"
 # CT in Hounsfield units has air near -1000; an image whose minimum is above this is probably not HU
 # (MR, PET, or a CT stored without its rescale), and the MIRV-CT bin width / shift would not fit.
 CT_AIR_CEILING = -500.0
