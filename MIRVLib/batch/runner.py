@@ -53,7 +53,7 @@ WORKER_WAIT_SECONDS = 120
 
 
 class EngineError(RuntimeError):
-    """The Dask scheduler cannot be reached or has no workers: nothing can run."""
+    """Dask is missing, or its scheduler cannot be reached or has no workers: nothing can run."""
 
 
 @dataclass(frozen=True)
@@ -239,7 +239,10 @@ class _DaskEngine:
     """A `distributed.Client` on a local cluster of single-threaded worker processes or a given scheduler."""
 
     def __init__(self, jobs: int, scheduler: str | None):
-        from distributed import Client, LocalCluster, as_completed
+        try:
+            from distributed import Client, LocalCluster, as_completed
+        except ImportError as error:
+            raise EngineError(f"--jobs > 1 and --scheduler need Dask: pip install 'mirv[dask]' ({error})") from error
 
         self.cluster = None
         if scheduler:

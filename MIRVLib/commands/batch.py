@@ -1,6 +1,6 @@
 """`mirv batch`: a whole cohort from a manifest — resumable, failure-tolerant, local or on a Dask cluster.
 
-Exit codes: 0 nothing failed; 1 the Dask scheduler cannot be reached or has no workers; 2 the manifest or
+Exit codes: 0 nothing failed; 1 Dask is missing or its scheduler cannot be reached or has no workers; 2 the manifest or
 options are invalid (nothing was run); 3 the run finished but some patients or lesions failed (listed in
 ``DIR/failures.csv``).
 """
