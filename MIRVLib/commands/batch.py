@@ -1,8 +1,8 @@
 """`mirv batch`: a whole cohort from a manifest — resumable, failure-tolerant, local or on a Dask cluster.
 
-Exit codes: 0 nothing failed; 1 Dask is missing or its scheduler cannot be reached or has no workers; 2 the manifest or
-options are invalid (nothing was run); 3 the run finished but some patients or lesions failed (listed in
-``DIR/failures.csv``).
+Exit codes: 0 nothing failed; 1 Dask is missing, or its scheduler cannot be reached or has no workers;
+2 the manifest or options are invalid (nothing was run); 3 the run finished but some patients or lesions
+failed (listed in ``DIR/failures.csv``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Manifest CSV columns: PatientID, Image, Lesions [, FollowUpImage, FollowUpLesions, Sites]; "
         "relative paths resolve against the manifest's folder. Writes DIR/lesions.csv, patients.csv, "
         "failures.csv, matrices/, model.json, provenance.json and one stored result per patient (DIR/patients/). "
-        "Exit code 0: nothing failed; 1: Dask scheduler unreachable; 2: invalid manifest; "
+        "Exit code 0: nothing failed; 1: Dask missing or scheduler unreachable; 2: invalid manifest; "
         "3: some patients or lesions failed.",
     )
     parser.add_argument("--manifest", required=True, help="cohort manifest CSV")
