@@ -307,3 +307,16 @@ def test_progress_bar_shows_patients_lesions_and_failures() -> None:
     text = stream.getvalue()
     assert "reusing 1 stored patient(s)" in text
     assert "2/2" in text and "lesions=4 failed patients=1 failed lesions=1" in text
+
+
+def test_scheduler_without_workers_is_a_clear_error(cohort: dict[str, Path], tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from distributed import LocalCluster
+
+    monkeypatch.setattr(runner, "WORKER_WAIT_SECONDS", 1)
+    with LocalCluster(n_workers=0, dashboard_address=None) as cluster:
+        code = main(batch_args(cohort, tmp_path / "out", "--scheduler", cluster.scheduler_address))
+    assert code == 1
+    assert f"no Dask worker connected to {cluster.scheduler_address} within 1 s" in capsys.readouterr().err
+    assert not list((tmp_path / "out" / "patients").glob("*.json"))
