@@ -25,6 +25,7 @@ from MIRVLib.cohort import score_cohort
 from MIRVLib.extraction import extract_patient
 from MIRVLib.lesion_table import LesionTable
 from MIRVLib.lesions import load_lesions
+from MIRVLib.provenance import sha256_file
 from MIRVLib.reduction import FeatureReduction, ReductionSettings
 from MIRVLib.resources import model_path
 
@@ -64,7 +65,8 @@ def same_outputs(a: Path, b: Path, names: tuple[str, ...] = OUTPUTS) -> None:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
-def test_failures_name_exactly_the_bad_patient_and_lesion(full_run: dict[str, object]) -> None:
+def test_failures_name_exactly_the_bad_patient_and_lesion(full_run: dict[str, object],
+                                                          cohort: dict[str, Path]) -> None:
     out = full_run["out"]
     assert full_run["code"] == 3
     failures = pd.read_csv(out / "failures.csv", dtype=str, keep_default_na=False)
@@ -83,6 +85,8 @@ def test_failures_name_exactly_the_bad_patient_and_lesion(full_run: dict[str, ob
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["run"]["computed"] == ["P01", "P02", "P03", "P04", "P05", "P06", "P07", "P08"]
     assert provenance["parameterFile"]["sha256"] and provenance["patients"]["P01"]["baseline"]["image"]["sha256"]
+    assert provenance["patients"]["P02"]["baseline"]["lesionsFile"]["sha256"] == \
+        sha256_file(cohort["root"] / "P02" / "baseline" / "lesions")
     assert all(reads == [1] for reads in
                (p["imageReadsPerWorker"] for p in provenance["patients"].values()))  # one read per patient
 

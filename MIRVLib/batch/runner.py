@@ -125,8 +125,12 @@ def inventory_task(task: PatientTask) -> dict[str, Any]:
         notes = lesion_checks(prepared.image, lesions)
     except Exception as error:  # noqa: BLE001 - any reason a patient cannot be loaded is recorded
         return {"error": _error(error), "imageRead": True, "worker": os.getpid()}
+    from MIRVLib.provenance import sha256_file
+
     provenance = {
         "image": {"source": prepared.source, "sha256": prepared.sha256, "geometry": prepared.geometry},
+        "lesionsFile": {"path": task.lesions, "sha256": sha256_file(task.lesions)},
+        "sitesFile": {"path": task.sites, "sha256": sha256_file(task.sites)} if task.sites else None,
         "imageWarnings": prepared.warnings,
         "lesions": [{"LesionID": lesion.name, "SegmentID": lesion.segment_id, "site": lesion.site,
                      "voxels": lesion.voxel_count, "warnings": notes.get(lesion.name, [])} for lesion in lesions],
