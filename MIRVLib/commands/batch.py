@@ -57,8 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 class ProgressBar:
     """tqdm over patients; the postfix shows lesions done and failures so far."""
 
-    def __init__(self, file: TextIO = sys.stderr, disable: bool | None = None) -> None:
-        self.file, self.disable = file, disable  # disable=None: only on a terminal
+    def __init__(self, file: TextIO | None = None, disable: bool | None = None) -> None:
+        # the stream is looked up now, not at import: a default of sys.stderr would pin the import-time stream
+        self.file, self.disable = file or sys.stderr, disable  # disable=None: only on a terminal
         self.bar: tqdm | None = None
         self.lesions = self.failed_lesions = self.failed_patients = 0
 
