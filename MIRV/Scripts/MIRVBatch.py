@@ -87,7 +87,7 @@ def _stem(path: Path) -> str:
 
 def load_timepoint(scene, image: Path, lesions: Path, sites: Path | None) -> tuple[Any, Any]:
     """Volume and segmentation nodes; lesion names/sites as MIRVLib reads them (``--sites`` as segment tags)."""
-    from MIRVManifest import _load_segmentation, _load_volume
+    from MIRVManifest import load_segmentation_node, load_volume_node
 
     from MIRVLib.lesions import load_image, load_lesions
     from MIRVLogic.sites import set_segment_site
@@ -98,9 +98,9 @@ def load_timepoint(scene, image: Path, lesions: Path, sites: Path | None) -> tup
     if image.is_dir():
         raise ValueError(f"{image}: DICOM folders are not read here; convert to NRRD or use `mirv extract`")
     nodes: list[Any] = []
-    volume = _load_volume(scene, image, nodes)
+    volume = load_volume_node(scene, image, nodes)
     found = load_lesions(lesions, reference_image=load_image(image), sites_csv=sites)
-    segmentation = _load_segmentation(scene, lesions, found, volume, nodes)
+    segmentation = load_segmentation_node(scene, lesions, found, volume, nodes)
     segmentation.CreateDefaultDisplayNodes()
     by_name = {lesion.name: lesion.site for lesion in found}
     seg = segmentation.GetSegmentation()

@@ -115,7 +115,7 @@ def _timepoint(logic: Any, scene: Any, row: ManifestRow, image: Path, lesions: P
                 scene.RemoveNode(node)
 
 
-def _load_volume(scene: Any, path: Path, nodes: list[Any]) -> Any:
+def load_volume_node(scene: Any, path: Path, nodes: list[Any]) -> Any:
     volume = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", path.stem)
     storage = scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
     nodes += [volume, storage]
@@ -125,7 +125,7 @@ def _load_volume(scene: Any, path: Path, nodes: list[Any]) -> Any:
     return volume
 
 
-def _load_segmentation(scene: Any, path: Path, lesions: list[Lesion], volume: Any, nodes: list[Any]) -> Any:
+def load_segmentation_node(scene: Any, path: Path, lesions: list[Lesion], volume: Any, nodes: list[Any]) -> Any:
     """A ``.seg.nrrd`` through Slicer's own reader; a labelmap or mask folder as one segment per lesion."""
     segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", path.name)
     nodes.append(segmentation)
