@@ -41,11 +41,11 @@ import SimpleITK as sitk
 
 from MIRVLib.batch.manifest import ManifestRow
 from MIRVLib.batch.store import PatientResult
+from MIRVLib.extraction import METADATA_COLUMNS
 
 log = logging.getLogger(__name__)
 
 BASELINE, FOLLOW_UP = "baseline", "follow-up"
-META_COLUMNS = ["PatientID", "LesionID", "SegmentID", "Site", "Status"]
 _CACHE_PATIENTS = 4
 
 
@@ -421,7 +421,7 @@ def patient_result(patient_id: str, baseline: list[dict[str, Any]], follow_up: l
 
 def _lesion_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Rows in lesion order with metadata columns first, then features in extraction order."""
-    columns = list(META_COLUMNS)
+    columns = list(METADATA_COLUMNS)
     for row in rows:
         columns += [c for c in row if c not in columns]
     return pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
