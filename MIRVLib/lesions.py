@@ -66,17 +66,30 @@ class Lesion:
 def array_bounds(array: np.ndarray) -> tuple[list[int], list[int]] | None:
     """Inclusive lower/upper index per array axis of the nonzero voxels (None if empty).
 
-    Axis projections instead of ``np.nonzero``: a full-size CT mask is scanned once per axis, ~10× faster.
+    Axis projections instead of ``np.nonzero``: the full-size CT mask is scanned once, along the first
+    axis (8 voxels per word), and only the slab of slices holding the lesion along the other axes.
     """
-    low, high = [], []
-    for axis in range(array.ndim):
+    if array.ndim == 0 or array.size == 0:
+        return None
+    rows = np.flatnonzero(_rows_with_nonzero(array))
+    if not rows.size:
+        return None
+    slab = array[rows[0]:rows[-1] + 1]
+    low, high = [int(rows[0])], [int(rows[-1])]
+    for axis in range(1, array.ndim):
         others = tuple(a for a in range(array.ndim) if a != axis)
-        hits = np.flatnonzero(array.any(axis=others))
-        if not hits.size:
-            return None
+        hits = np.flatnonzero(slab.any(axis=others))
         low.append(int(hits[0]))
         high.append(int(hits[-1]))
     return low, high
+
+
+def _rows_with_nonzero(array: np.ndarray) -> np.ndarray:
+    """Per index of the first axis: does that slice hold a nonzero voxel?"""
+    flat = array.reshape(array.shape[0], -1)
+    if flat.dtype.itemsize == 1 and flat.flags.c_contiguous and flat.shape[1] % 8 == 0:
+        flat = flat.view(np.uint64)  # a byte mask read as 64-bit words: 8× fewer elements to test
+    return flat.any(axis=1)
 
 
 def _geometry(image: sitk.Image) -> dict[str, Any]:
