@@ -21,10 +21,8 @@ import dataclasses
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
 import queue
-import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +41,7 @@ from MIRVLib.lesions import Lesion, MaskGeometryError, array_bounds, conform_mas
 from MIRVLib.provenance import library_versions, sha256_file
 from MIRVLib.resampling import needs_resampling, resample_lesion
 from MIRVLib.resources import preset_path
+from MIRVLib.worker_processes import pool_context, start_fork_server
 
 log = logging.getLogger(__name__)
 
@@ -292,24 +291,9 @@ def single_threaded_itk() -> Iterator[None]:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
 
 
-def _pool_context() -> multiprocessing.context.BaseContext:
-    """forkserver where available (no fork of a multi-threaded ITK process; workers start pre-imported)."""
-    if sys.platform.startswith("linux"):
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__, "radiomics.featureextractor", "radiomics.glcm", "radiomics.glrlm",
-                                        "radiomics.glszm", "radiomics.gldm", "radiomics.ngtdm", "radiomics.firstorder",
-                                        "radiomics.shape", "pywt"])
-        return context
-    return multiprocessing.get_context("spawn")
-
-
 def warm_up_workers(jobs: int) -> None:
     """Start the fork server now so its imports overlap with reading the image."""
-    if jobs > 1 and sys.platform.startswith("linux"):
-        from multiprocessing import forkserver
-
-        _pool_context()
-        forkserver.ensure_running()
+    start_fork_server(jobs)
 
 
 def run_lesions(
@@ -399,7 +383,7 @@ def run_lesions(
     with contextlib.ExitStack() as stack:
         stack.callback(shared.release)
         pool = stack.enter_context(cf.ProcessPoolExecutor(
-            max_workers=workers, mp_context=_pool_context(), initializer=_init_worker, initargs=(light, shared)
+            max_workers=workers, mp_context=pool_context(), initializer=_init_worker, initargs=(light, shared)
         ))
         stack.enter_context(single_threaded_itk())
         feeder = threading.Thread(target=feed, args=(pool,), name="mirv-lesion-feeder", daemon=True)

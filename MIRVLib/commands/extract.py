@@ -47,16 +47,18 @@ def _patient_id(image: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from MIRVLib.worker_processes import start_fork_server, stop_fork_server
+
+    start_fork_server(args.jobs)  # first: worker imports overlap with this process's imports and reading
     from tqdm import tqdm
 
-    from MIRVLib.extraction import STATUS, STATUS_OK, extract_patient, load_preset, prepare_image, warm_up_workers
+    from MIRVLib.extraction import STATUS, STATUS_OK, extract_patient, load_preset, prepare_image
     from MIRVLib.lesions import load_lesions
     from MIRVLib.provenance import atomic_write_csv, atomic_write_json, provenance_record
 
     if args.jobs < 1:
         print("mirv extract: --jobs must be at least 1", file=sys.stderr)
         return 2
-    warm_up_workers(args.jobs)
     image_path, lesions_path, out = Path(args.image), Path(args.lesions), Path(args.out)
     patient_id = args.patient_id if args.patient_id is not None else _patient_id(image_path)
     try:
@@ -77,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
             bar.set_postfix_str(name)
             bar.update(done - bar.n)
         result = extract_patient(prepared, lesions, preset, patient_id, args.jobs, progress, args.ith)
+    stop_fork_server()  # workers are done; its shutdown must not delay the end of this command
     atomic_write_csv(out, result.features)  # the lesion table format LesionTable.read_csv reads
     record = provenance_record(
         inputs={"lesions": lesions_path, **({"names": args.names} if args.names else {}),
