@@ -47,7 +47,7 @@ _ensureMIRVLibPath()
 PRESETS = ("MIRV-CT", "Henry2022")
 MODELS = (("SARC021-lung-paper", "SARC021 lung, paper"), ("SARC021-lung-reference", "SARC021 lung, reference"))
 FROM_FILE = "from-file"
-DEPENDENCY_MODULES = ("radiomics", "SimpleITK", "pandas", "scipy", "yaml", "matplotlib", "slicerio")
+DEPENDENCY_MODULES = ("radiomics", "SimpleITK", "pandas", "scipy", "yaml", "matplotlib", "slicerio", "lifelines", "statsmodels", "tqdm")
 
 
 def requirementsPath() -> Path:
