@@ -82,7 +82,7 @@ def test_failures_name_exactly_the_bad_patient_and_lesion(full_run: dict[str, ob
     assert not lesions.duplicated(["PatientID", "LesionID"]).any()
     assert lesions.loc[lesions["Status"] != "ok", ["PatientID", "LesionID"]].values.tolist() == [["P05", "lesion5"]]
     assert len(list((out / "patients").glob("*.json"))) == 8  # the failed patient is stored (not retried)
-    provenance = json.loads((out / "provenance.json").read_text())
+    provenance = json.loads((out / "provenance.json").read_text(encoding="utf-8"))
     assert provenance["run"]["computed"] == ["P01", "P02", "P03", "P04", "P05", "P06", "P07", "P08"]
     assert provenance["parameterFile"]["sha256"] and provenance["patients"]["P01"]["baseline"]["image"]["sha256"]
     assert provenance["patients"]["P02"]["baseline"]["lesionsFile"]["sha256"] == \
@@ -110,8 +110,8 @@ def test_outputs_equal_per_patient_extraction_and_cohort_scoring(full_run: dict[
     np.testing.assert_array_equal(lesions[features].to_numpy(float), expected[features].to_numpy(float))
     ok = expected[expected["Status"] == "ok"].drop(columns=["SegmentID", "Status"])
     scored = score_cohort(LesionTable.from_frame(ok), FeatureReduction(SETTINGS))
-    assert (out / "patients.csv").read_text() == scored.patients.to_csv(index=False, lineterminator="\n")
-    assert json.loads((out / "model.json").read_text())["features"] == \
+    assert (out / "patients.csv").read_text(encoding="utf-8") == scored.patients.to_csv(index=False, lineterminator="\n")
+    assert json.loads((out / "model.json").read_text(encoding="utf-8"))["features"] == \
         [{"name": n, "mean": m, "std": s} for n, m, s in
          zip(scored.reduction.selected, scored.reduction.mean.tolist(), scored.reduction.std.tolist())]
 
@@ -130,14 +130,14 @@ def test_resume_recomputes_nothing_and_is_byte_identical(full_run: dict[str, obj
     assert calls == []
     same_outputs(full_run["out"], out)
     assert {p.name: p.read_bytes() for p in (out / "patients").glob("*.json")} == stored
-    run = json.loads((out / "provenance.json").read_text())["run"]
+    run = json.loads((out / "provenance.json").read_text(encoding="utf-8"))["run"]
     assert run["computed"] == [] and len(run["reused"]) == 8
 
     # A changed input recomputes exactly that patient; --retry-failed also the failed ones.
     image = cohort["root"] / "P02" / "baseline" / "ct.nrrd"
     os.utime(image, ns=(image.stat().st_atime_ns, image.stat().st_mtime_ns + 10**9))
     assert main(batch_args(cohort, out, "--resume", "--retry-failed")) == 3
-    assert json.loads((out / "provenance.json").read_text())["run"]["computed"] == ["P02", "P03", "P05"]
+    assert json.loads((out / "provenance.json").read_text(encoding="utf-8"))["run"]["computed"] == ["P02", "P03", "P05"]
     assert calls.count("inventory_task") == 3
     same_outputs(full_run["out"], out)
 
@@ -174,7 +174,7 @@ def test_local_dask_cluster_equals_in_process_run(full_run: dict[str, object], t
     out = tmp_path / "out"
     assert main(batch_args(cohort, out, "--jobs", "2")) == 3
     same_outputs(full_run["out"], out)
-    run = json.loads((out / "provenance.json").read_text())
+    run = json.loads((out / "provenance.json").read_text(encoding="utf-8"))
     assert run["run"]["engine"]["engine"] == "dask" and run["run"]["engine"]["workers"] == 2
     assert len(run["run"]["engine"]["workerPeakRssMiB"]) == 2
     # the image of a patient is read at most once by each worker
@@ -210,7 +210,7 @@ def test_mirv_ct_preset_with_shipped_model(cohort: dict[str, Path], tmp_path: Pa
                                   expected.drop(columns=["SegmentID", "Site"]), check_exact=True)
     scored = score_cohort(LesionTable.from_frame(expected.drop(columns=["SegmentID", "Status"])),
                           FeatureReduction.load(model_path("SARC021-lung-paper")))
-    assert (out / "patients.csv").read_text() == scored.patients.to_csv(index=False, lineterminator="\n")
+    assert (out / "patients.csv").read_text(encoding="utf-8") == scored.patients.to_csv(index=False, lineterminator="\n")
     assert pd.read_csv(out / "failures.csv").empty
 
 
@@ -290,7 +290,7 @@ def test_lost_worker_fails_the_patient_transiently(full_run: dict[str, object], 
     assert "P02" not in pd.read_csv(out / "patients.csv", dtype={"PatientID": str})["PatientID"].tolist()
     monkeypatch.setattr(runner, "lesion_task", original)
     assert main(batch_args(cohort, out, "--resume")) == 3
-    assert json.loads((out / "provenance.json").read_text())["run"]["computed"] == ["P02"]
+    assert json.loads((out / "provenance.json").read_text(encoding="utf-8"))["run"]["computed"] == ["P02"]
     same_outputs(full_run["out"], out)
 
 

@@ -61,7 +61,7 @@ def test_manifest_through_the_logic_equals_mirv_batch(env, tmp_path: Path) -> No
 
     before = (slicer_out / "patients.csv").read_bytes()
     assert MIRVBatch.main(script[1:] + ["--resume"]) == 3
-    assert json.loads((slicer_out / "provenance.json").read_text())["run"]["computed"] == []
+    assert json.loads((slicer_out / "provenance.json").read_text(encoding="utf-8"))["run"]["computed"] == []
     assert (slicer_out / "patients.csv").read_bytes() == before
 
 

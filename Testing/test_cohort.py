@@ -64,7 +64,7 @@ def test_outputs_are_complete_and_consistent(cohort_run):
     assert dissimilarity.to_numpy().max() == pytest.approx(patients.loc[patient, "MIRVMaxDissimilarity"], rel=1e-15)
     first, second = patients.loc[patient, "MostDivergentPairDistance"].split("|")
     assert distance.loc[first, second] == distance.to_numpy().max()
-    provenance = json.loads((out / "provenance.json").read_text())
+    provenance = json.loads((out / "provenance.json").read_text(encoding="utf-8"))
     assert provenance["preset"] == preset and provenance["inputs"]["features"]["sha256"]
     assert provenance["versions"]["pyradiomics-bhklab"] == "3.1.4"
     assert FeatureReduction.load(out / "model.json").selected == list(pd.read_csv(out / "selected_features.csv")["Feature"])
@@ -84,7 +84,7 @@ def test_single_patient_with_shipped_model_equals_the_cohort_run(cohort_run, sar
                    "MIRVMaxDissimilarityPercentile", "MIRVMaxDistancePercentile"):
         assert single.loc[patient, column] == pytest.approx(cohort.loc[patient, column], rel=1e-12)
     assert "VolumeChangeRange" not in single.columns  # no volume table given
-    assert json.loads((tmp_path / "o" / "provenance.json").read_text())["parameters"]["fitted"] is False
+    assert json.loads((tmp_path / "o" / "provenance.json").read_text(encoding="utf-8"))["parameters"]["fitted"] is False
 
 
 def test_progress_callback_reaches_the_end(sarc021_dir):
@@ -112,7 +112,7 @@ def test_nonfinite_lesion_is_dropped_reported_and_the_rest_scored(tmp_path, capl
     assert main(["cohort", "--features", str(path), "--variance-quantile", "0", "--volume-correlation", "1",
                  "--out", str(tmp_path / "o")]) == 0
     assert "patient P1 lesion L0: b = nan -> drop-lesion" in caplog.text
-    provenance = json.loads((tmp_path / "o" / "provenance.json").read_text())
+    provenance = json.loads((tmp_path / "o" / "provenance.json").read_text(encoding="utf-8"))
     assert provenance["droppedLesions"] == ["P1/L0"]
     patients = pd.read_csv(tmp_path / "o" / "patients.csv").set_index("PatientID")
     assert patients.loc["P1", "NumLesions"] == 1 and patients.loc["P0", "NumLesions"] == 2

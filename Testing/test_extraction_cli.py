@@ -46,7 +46,7 @@ def test_cli_writes_table_and_provenance(patient, capsys):
     direct = extract_patient(ct, [Lesion(n, m) for n, m in masks.items()], preset).features
     features = [c for c in direct.columns if c.startswith("original_")]
     np.testing.assert_array_equal(table.loc[:1, features].to_numpy(), direct.loc[:1, features].to_numpy(dtype=float))
-    record = json.loads((folder / "out" / "lesions.csv.provenance.json").read_text())
+    record = json.loads((folder / "out" / "lesions.csv.provenance.json").read_text(encoding="utf-8"))
     assert record["parameterFile"]["sha256"] == load_preset(preset).sha256
     assert record["inputs"]["lesions"]["sha256"] == sha256_file(folder / "P7.seg.nrrd")
     assert record["extraction"]["image"]["sha256"] == sha256_file(folder / "P7_ct.nrrd")

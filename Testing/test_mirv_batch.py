@@ -44,10 +44,10 @@ def test_demo_writes_every_output_and_matches_mirv_cohort(tmp_path, capsys):
     changes = pd.read_csv(out / "SAMPLE_volume_changes.csv")
     assert patients["VolumeChangeRange"].iloc[0] == pytest.approx(np.ptp(changes["PercentChange"]), rel=1e-12)
     assert patients["NumSites"].iloc[0] == 5
-    provenance = json.loads((out / "SAMPLE_provenance.json").read_text())
+    provenance = json.loads((out / "SAMPLE_provenance.json").read_text(encoding="utf-8"))
     assert set(provenance["inputs"]) == {"image", "lesions", "followUpImage", "followUpLesions"}
     assert len(provenance["inputs"]["image"]["sha256"]) == 64
-    html = (out / "SAMPLE_report.html").read_text()
+    html = (out / "SAMPLE_report.html").read_text(encoding="utf-8")
     assert html.count("data:image/png;base64,") == 3 and "Liver met" in html
 
 

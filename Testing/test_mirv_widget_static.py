@@ -33,15 +33,15 @@ def _class(tree: ast.AST, name: str) -> ast.ClassDef:
 
 
 def test_every_ui_name_the_widget_uses_exists_in_the_ui_file():
-    used = _attribute_uses(ast.parse(MODULE.read_text()), "ui")
+    used = _attribute_uses(ast.parse(MODULE.read_text(encoding="utf-8")), "ui")
     widgets = _ui_widgets()
     assert len(used) > 20
     assert sorted(used - set(widgets)) == []
 
 
 def test_every_logic_method_the_widget_calls_exists_on_MIRVLogic():
-    used = _attribute_uses(ast.parse(MODULE.read_text()), "logic")
-    logic = _class(ast.parse((REPO / "MIRV" / "MIRVLogic" / "patient.py").read_text()), "MIRVLogic")
+    used = _attribute_uses(ast.parse(MODULE.read_text(encoding="utf-8")), "logic")
+    logic = _class(ast.parse((REPO / "MIRV" / "MIRVLogic" / "patient.py").read_text(encoding="utf-8")), "MIRVLogic")
     methods = {n.name for n in logic.body if isinstance(n, ast.FunctionDef)}
     assert {"extractFeatures", "computeMIRV", "showDissimilarityOverlay", "hideDissimilarityOverlay",
             "saveMatrixImage", "exportPatientRow", "jumpSlicesToPair"} <= used
@@ -51,13 +51,13 @@ def test_every_logic_method_the_widget_calls_exists_on_MIRVLogic():
 def test_parameter_bindings_name_fields_of_the_parameter_node():
     root = ET.parse(UI).getroot()
     bound = {p.findtext("string") for p in root.iter("property") if p.get("name") == "SlicerParameterName"}
-    parameters = _class(ast.parse(MODULE.read_text()), "MIRVParameterNode")
+    parameters = _class(ast.parse(MODULE.read_text(encoding="utf-8")), "MIRVParameterNode")
     fields = {n.target.id for n in parameters.body if isinstance(n, ast.AnnAssign)}
     assert bound and sorted(bound - fields) == []
 
 
 def test_cmake_lists_every_module_script():
-    cmake = (REPO / "MIRV" / "CMakeLists.txt").read_text()
+    cmake = (REPO / "MIRV" / "CMakeLists.txt").read_text(encoding="utf-8")
     listed = set(re.findall(r"^\s+([\w/]+\.py)\s*$", cmake, flags=re.M)) | {"MIRV.py"}
     on_disk = {str(p.relative_to(REPO / "MIRV")) for p in (REPO / "MIRV").rglob("*.py") if "__pycache__" not in p.parts}
     assert sorted(on_disk - listed) == [] and sorted(listed - on_disk) == []

@@ -15,7 +15,7 @@ from MIRVLib import provenance
 def test_atomic_csv_round_trips_full_precision_and_uses_dot_decimals(tmp_path):
     frame = pd.DataFrame({"PatientID": ["p1"], "x": [0.1 + 0.2], "y": [1e-300]})
     path = provenance.atomic_write_csv(tmp_path / "sub" / "t.csv", frame)
-    text = path.read_text()
+    text = path.read_text(encoding="utf-8")
     assert "0.30000000000000004" in text and "1e-300" in text
     assert pd.read_csv(path, float_precision="round_trip")["x"].iloc[0] == 0.1 + 0.2
 
@@ -32,7 +32,7 @@ def test_failed_write_keeps_the_previous_file(tmp_path):
     path = provenance.atomic_write_text(tmp_path / "a.json", "old")
     with pytest.raises(TypeError):
         provenance.atomic_write_bytes(path, "not bytes")  # type: ignore[arg-type]
-    assert path.read_text() == "old"
+    assert path.read_text(encoding="utf-8") == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
 
 

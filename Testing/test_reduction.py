@@ -101,7 +101,7 @@ def test_model_file_round_trip_is_exact(fitted, sarc021, tmp_path):
     original = fitted["reference"]
     original.extraction_preset = "MIRV-CT"
     path = original.save(tmp_path / "model.json")
-    payload = json.loads(path.read_text())
+    payload = json.loads(path.read_text(encoding="utf-8"))
     assert payload["cohort"]["lesions"] == 362 and payload["cohort"]["patients"] == 135
     assert payload["cohort"]["inputSha256"] == sarc021.content_hash()
     assert payload["versions"]["pyradiomics-bhklab"] == "3.1.4"

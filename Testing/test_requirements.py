@@ -11,16 +11,16 @@ def _names(requirements: list[str]) -> set[str]:
 
 
 def test_slicer_requirements_equal_the_package_dependencies(repo_root):
-    project = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]
-    lines = [line for line in (repo_root / "Resources" / "requirements.txt").read_text().splitlines()
+    project = tomllib.loads((repo_root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    lines = [line for line in (repo_root / "Resources" / "requirements.txt").read_text(encoding="utf-8").splitlines()
              if line.strip() and not line.startswith("#")]
     assert _names(lines) == _names(project["dependencies"])
     assert "pyradiomics-bhklab==3.1.4" in lines
 
 
 def test_constraints_pin_every_dependency(repo_root):
-    project = tomllib.loads((repo_root / "pyproject.toml").read_text())["project"]
-    pinned = {line.split("==")[0].lower() for line in (repo_root / "Resources" / "constraints.txt").read_text().splitlines()
+    project = tomllib.loads((repo_root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    pinned = {line.split("==")[0].lower() for line in (repo_root / "Resources" / "constraints.txt").read_text(encoding="utf-8").splitlines()
               if "==" in line}
     extras = [req for group in project["optional-dependencies"].values() for req in group]
     assert _names(project["dependencies"] + extras) - {"dask"} <= {name.replace("_", "-") for name in pinned} | {"dask"}

@@ -87,7 +87,7 @@ def test_run_robustness_and_cli(tmp_path):
     code = main(["robustness", "--image", str(tmp_path / "ct.nrrd"), "--lesions", str(folder), "--patient-id", "P1",
                  "--preset", str(preset), "--out", str(out), "--no-progress"])
     assert code == 0
-    listed = [line for line in out.read_text().splitlines() if line and not line.startswith("#")]
+    listed = [line for line in out.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
     assert listed == result.features
     table = pd.read_csv(tmp_path / "robust.ccc.csv", index_col="Feature")
     np.testing.assert_allclose(table["CCC_min"], result.table["CCC_min"], rtol=1e-12)

@@ -44,7 +44,7 @@ def test_correlate_tables_pin_figure_2a(out):
     assert rho.loc["MIRVMaxDissimilarity", "VolumeChangeRange"] == pytest.approx(0.513, abs=5e-4)
     fdr = pd.read_csv(out / "correlate_fdr.csv", index_col="column")
     assert list(fdr.columns) == FIGURE_2A and (out / "correlate_circles.png").read_bytes()[:8] == PNG
-    record = json.loads((out / "correlate_provenance.json").read_text())
+    record = json.loads((out / "correlate_provenance.json").read_text(encoding="utf-8"))
     assert record["n"] == 85 and record["parameters"]["columns"] == FIGURE_2A and "versions" in record
 
 
@@ -80,7 +80,7 @@ def test_km_compare_simulate_outputs(out):
     summary = pd.read_csv(out / "simulate_summary.csv")
     assert len(summary) == 6 * 2 and summary["mean"].between(0, 100).all()
     assert pd.read_csv(out / "simulate_curve.csv")["k"].max() == 6
-    record = json.loads((out / "simulate_provenance.json").read_text())
+    record = json.loads((out / "simulate_provenance.json").read_text(encoding="utf-8"))
     assert record["parameters"]["patients_included"] == 85 and len(record["reduction"]["selectedFeatures"]) == 16
 
 

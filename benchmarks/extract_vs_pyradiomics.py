@@ -135,7 +135,7 @@ def main() -> int:
     if args.slice_mm:
         image_path, masks = _thinner_slices(image_path, masks, args.slice_mm, work)
     cases = work / "cases.csv"
-    with open(cases, "w", newline="") as handle:
+    with open(cases, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["Image", "Mask"])
         for name, mask in masks.items():
