@@ -50,7 +50,7 @@ def pyradiomics_data_dir() -> Path:
     if not archives:
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", "pyradiomics-bhklab",
                    SDIST_REQUIREMENT, "-d", str(SDIST_DIR)]
-        done = subprocess.run(command, capture_output=True, text=True)
+        done = subprocess.run(command, capture_output=True, text=True, encoding="utf-8")
         archives = sorted(SDIST_DIR.glob("pyradiomics_bhklab-3.1.4.tar.gz"))
         if done.returncode or not archives:
             pytest.skip(f"cannot download the PyRadiomics sample data ({SDIST_REQUIREMENT}): {done.stderr[-300:]}")

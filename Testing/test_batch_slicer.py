@@ -42,7 +42,7 @@ def test_manifest_through_the_logic_equals_mirv_batch(env, tmp_path: Path) -> No
     assert main(["batch", "--manifest", str(manifest), "--out", str(cli), "--preset", str(preset), *REDUCTION]) == 3
     script = [str(REPO_ROOT / "MIRV" / "Scripts" / "MIRVBatch.py"), "--manifest", str(manifest), "--out",
               str(slicer_out), "--preset", str(preset), *REDUCTION]
-    done = subprocess.run([sys.executable, *script], capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, *script], capture_output=True, text=True, encoding="utf-8", timeout=600)
     assert done.returncode == 3, done.stderr[-2000:]
     assert "failed P03/ (image)" in done.stderr and "5 patient(s) computed" in done.stdout
 

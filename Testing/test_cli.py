@@ -26,7 +26,7 @@ def test_info_lists_shipped_presets(capsys):
 
 
 def test_console_script_help_runs():
-    result = subprocess.run([sys.executable, "-m", "MIRVLib", "--help"], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-m", "MIRVLib", "--help"], capture_output=True, text=True, encoding="utf-8", check=True)
     assert "usage: mirv" in result.stdout
 
 
@@ -38,7 +38,7 @@ def test_mirvlib_imports_without_slicer():
         "    m.name.endswith('__main__') or importlib.import_module(m.name)\n"
         "print('ok')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
 
@@ -52,7 +52,7 @@ def test_a_command_imports_only_its_own_module():
         "loaded = sorted(m for m in sys.modules if m.startswith('MIRVLib.commands.'))\n"
         "print('LOADED', ','.join(loaded), 'matplotlib' in sys.modules)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", check=True)
     assert result.stdout.strip().splitlines()[-1] == "LOADED MIRVLib.commands.info False"
 
 

@@ -36,7 +36,7 @@ def _load() -> str:
 
 def _timed(command: list[str]) -> float:
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, encoding="utf-8")
     elapsed = time.perf_counter() - start
     if done.returncode:
         raise SystemExit(f"command failed ({done.returncode}): {' '.join(command)}\n{done.stderr[-2000:]}")
@@ -82,14 +82,14 @@ def _machine_parallelism(work: Path) -> float:
     """Speed-up of two processes over one on a pure CPU loop: the ceiling for --jobs 2 on this machine now."""
     script = work / "calibration.py"
     script.write_text(CALIBRATION_SCRIPT)
-    return float(subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True).stdout)
+    return float(subprocess.run([sys.executable, str(script)], capture_output=True, text=True, encoding="utf-8", check=True).stdout)
 
 
 def _engine_times(image: Path, seg: Path, repeat: int, work: Path) -> tuple[float, float]:
     """extract_patient in a warm process (image read, modules imported): the engine without CLI start-up."""
     script = work / "engine_timing.py"
     script.write_text(ENGINE_SCRIPT)
-    done = subprocess.run([sys.executable, str(script), str(image), str(seg), str(repeat)], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, str(script), str(image), str(seg), str(repeat)], capture_output=True, text=True, encoding="utf-8")
     if done.returncode:
         raise SystemExit(done.stderr[-2000:])
     one, two = (float(v) for v in done.stdout.split())
