@@ -53,7 +53,7 @@ def pyradiomics_data_dir() -> Path:
         done = subprocess.run(command, capture_output=True, text=True, encoding="utf-8")
         archives = sorted(SDIST_DIR.glob("pyradiomics_bhklab-3.1.4.tar.gz"))
         if done.returncode or not archives:
-            pytest.skip(f"cannot download the PyRadiomics sample data ({SDIST_REQUIREMENT}): {done.stderr[-300:]}")
+            pytest.fail(f"cannot download the PyRadiomics sample data ({SDIST_REQUIREMENT}): {done.stderr[-300:]}")
     staging = Path(tempfile.mkdtemp(prefix="pyradiomics-data.", dir=CACHE))  # never a half-filled DATA_DIR
     with tarfile.open(archives[0]) as archive:
         for member in archive.getmembers():

@@ -26,8 +26,7 @@ REDUCTION = ["--feature-correlation", "0.9", "--volume-correlation", "0.2"]
 @pytest.fixture()
 def env():
     environment = make_slicer_environment()
-    if not hasattr(environment.modules, "mirv"):
-        pytest.skip("MIRVLogic (Slicer module logic) is not available")
+    assert hasattr(environment.modules, "mirv"), "MIRVLogic (Slicer module logic) failed to import"
     scripts = str(REPO_ROOT / "MIRV" / "Scripts")
     if scripts not in sys.path:
         sys.path.insert(0, scripts)
