@@ -208,7 +208,8 @@ def extract_lesion(
             image, mask = prepared.image, sitk.Cast(mask, sitk.sitkUInt32) * label
         result = extractor.execute(image, mask, label=label)
         row = _row(prepared, lesion, STATUS_OK)
-        row.update((name, float(value)) for name, value in result.items() if not name.startswith("diagnostics_"))
+        # np.real: PyRadiomics' shape features come out complex (zero imaginary part) for degenerate lesions
+        row.update((name, float(np.real(value))) for name, value in result.items() if not name.startswith("diagnostics_"))
         if ith:
             row[ITH_COLUMN] = _ith(image, mask, label, lesion.name)
         return row
