@@ -421,7 +421,5 @@ def patient_result(patient_id: str, baseline: list[dict[str, Any]], follow_up: l
 
 def _lesion_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Rows in lesion order with metadata columns first, then features in extraction order."""
-    columns = list(METADATA_COLUMNS)
-    for row in rows:
-        columns += [c for c in row if c not in columns]
+    columns = list(dict.fromkeys([*METADATA_COLUMNS, *(c for row in rows for c in row)]))  # first-seen order
     return pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)

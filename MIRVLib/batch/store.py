@@ -123,8 +123,10 @@ def _native(value: Any) -> Any:
 
 
 def _frame_to_json(frame: pd.DataFrame) -> dict[str, Any]:
+    # to_numpy(object) turns numeric columns into Python numbers in one pass; itertuples on a 1218-column
+    # frame indexes every column separately and cost the client more CPU than the rest of its batch work.
     return {"columns": [str(c) for c in frame.columns],
-            "rows": [[_native(v) for v in row] for row in frame.itertuples(index=False, name=None)]}
+            "rows": [[_native(v) for v in row] for row in frame.to_numpy(dtype=object).tolist()]}
 
 
 def _frame_from_json(payload: dict[str, Any]) -> pd.DataFrame:
