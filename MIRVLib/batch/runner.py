@@ -260,8 +260,14 @@ class _DaskEngine:
                 self.client.close()
                 raise EngineError(f"no Dask worker connected to {scheduler} within {WORKER_WAIT_SECONDS} s") from error
         else:
-            self.cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                        dashboard_address=None, silence_logs=logging.ERROR)
+            import dask
+
+            # Dask's default MALLOC_TRIM_THRESHOLD_ for workers also pins glibc's mmap threshold at 128 KiB, so
+            # every larger PyRadiomics temporary is mmapped, page-faulted and unmapped again (17x the page faults,
+            # 5x the system time: extraction 7 % slower); the per-worker patient cache bounds memory anyway.
+            with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+                self.cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                            dashboard_address=None, silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
         self.workers = max(1, len(self.client.scheduler_info()["workers"]))
         self._tags: dict[str, Any] = {}
