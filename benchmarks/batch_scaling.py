@@ -25,35 +25,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "Testing"))
 from batch_cohort import make_cohort, write_small_preset  # noqa: E402
+from machine import load_average, two_process_speedup  # noqa: E402
 
 from MIRVLib.batch.pipeline import run_batch  # noqa: E402
 from MIRVLib.reduction import ReductionSettings  # noqa: E402
-
-
-def load() -> str:
-    return "load average %.2f %.2f %.2f" % os.getloadavg()
-
-
-def _burn(_: int) -> float:
-    total = 0
-    for i in range(10_000_000):
-        total += i
-    return float(total)
-
-
-def machine_parallelism() -> float:
-    """Speed-up of two CPU-bound processes over one on this machine right now: the ceiling for --jobs 2."""
-    import multiprocessing
-
-    start = time.perf_counter()
-    _burn(0), _burn(1)
-    serial = time.perf_counter() - start
-    with multiprocessing.get_context("spawn").Pool(2) as pool:
-        pool.map(_burn, [0])  # start-up
-        start = time.perf_counter()
-        pool.map(_burn, [0, 1], chunksize=1)
-        parallel = time.perf_counter() - start
-    return serial / parallel
 
 
 def real_cohort(root: Path, patients: int) -> Path:
@@ -90,8 +65,8 @@ def main() -> int:
                 feature_correlation=0.9, volume_correlation=0.2)}
         else:
             preset, scoring = args.preset, {"model": "SARC021-lung-paper"}
-        print(f"cohort: {args.patients} patients, preset {args.preset}, {os.cpu_count()} CPUs; before: {load()}; "
-              f"2-process speed-up of plain CPU-bound Python now: {machine_parallelism():.2f}x")
+        print(f"cohort: {args.patients} patients, preset {args.preset}, {os.cpu_count()} CPUs; before: {load_average()}; "
+              f"2-process speed-up of plain CPU-bound Python now: {two_process_speedup():.2f}x")
         best: dict[int, tuple[float, float]] = {}
         for round_ in range(1, args.repeat + 1):
             for jobs in (1, 2):  # side by side in every round, so a burst of outside load hits both
@@ -107,7 +82,7 @@ def main() -> int:
                       f"(extraction alone {extract:5.1f} s = {rate[1]:5.2f} lesions/s, "
                       f"engine start {outcome.engine['startSeconds']:.1f} s); engine {outcome.engine['engine']}, "
                       f"peak RSS per worker {', '.join(f'{v:.0f} MiB' for v in outcome.engine['workerPeakRssMiB'])}; "
-                      f"{load()}")
+                      f"{load_average()}")
         results = best
         identical = all((root / "out1" / f).read_bytes() == (root / "out2" / f).read_bytes()
                         for f in ("patients.csv", "lesions.csv"))
@@ -115,7 +90,7 @@ def main() -> int:
         print(f"speed-up --jobs 2 / --jobs 1: {results[2][0] / results[1][0]:.2f}x whole command, "
               f"{results[2][1] / results[1][1]:.2f}x extraction alone (target >= 1.7 on 2 idle cores); "
               f"outputs identical: {identical}")
-        print(f"after: {load()}; 2-process speed-up of plain CPU-bound Python now: {machine_parallelism():.2f}x")
+        print(f"after: {load_average()}; 2-process speed-up of plain CPU-bound Python now: {two_process_speedup():.2f}x")
     return 0
 
 

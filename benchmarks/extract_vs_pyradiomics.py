@@ -27,11 +27,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "Testing"))
 from pyradiomics_data import patient_masks, write_seg_nrrd  # noqa: E402
 
+sys.path.insert(0, str(REPO / "benchmarks"))
+from machine import load_average, two_process_speedup  # noqa: E402
+
 BIN = Path(sys.executable).parent
-
-
-def _load() -> str:
-    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def _timed(command: list[str]) -> float:
@@ -42,22 +41,6 @@ def _timed(command: list[str]) -> float:
         raise SystemExit(f"command failed ({done.returncode}): {' '.join(command)}\n{done.stderr[-2000:]}")
     return elapsed
 
-
-CALIBRATION_SCRIPT = """
-import multiprocessing, time
-def burn(n):
-    total = 0
-    for i in range(n):
-        total += i * i
-    return total
-if __name__ == "__main__":
-    n = 10_000_000
-    start = time.perf_counter(); burn(n); burn(n); serial = time.perf_counter() - start
-    with multiprocessing.get_context("spawn").Pool(2) as pool:
-        pool.map(burn, [1, 1])
-        start = time.perf_counter(); pool.map(burn, [n, n]); parallel = time.perf_counter() - start
-    print(serial / parallel)
-"""
 
 ENGINE_SCRIPT = """
 import sys, time
@@ -76,13 +59,6 @@ if __name__ == "__main__":
             best[jobs] = min(best[jobs], time.perf_counter() - start)
     print(best[1], best[2])
 """
-
-
-def _machine_parallelism(work: Path) -> float:
-    """Speed-up of two processes over one on a pure CPU loop: the ceiling for --jobs 2 on this machine now."""
-    script = work / "calibration.py"
-    script.write_text(CALIBRATION_SCRIPT)
-    return float(subprocess.run([sys.executable, str(script)], capture_output=True, text=True, encoding="utf-8", check=True).stdout)
 
 
 def _engine_times(image: Path, seg: Path, repeat: int, work: Path) -> tuple[float, float]:
@@ -145,7 +121,7 @@ def main() -> int:
     seg = write_seg_nrrd(masks, work / "lesions.seg.nrrd")
     preset = REPO / "Resources" / "Presets" / "MIRV-CT.yaml"
     print(f"patient: {image_path.name} {sitk.ReadImage(str(image_path)).GetSize()}, {len(masks)} lesions "
-          f"({', '.join(masks)}), preset MIRV-CT; CPUs {os.cpu_count()}, load before: {_load()}")
+          f"({', '.join(masks)}), preset MIRV-CT; CPUs {os.cpu_count()}, load before: {load_average()}")
 
     runs = {
         "pyradiomics batch": [str(BIN / "pyradiomics"), str(cases), "-p", str(preset), "-o", str(work / "pyrad.csv"), "-f", "csv"],
@@ -170,7 +146,7 @@ def main() -> int:
     print(f"speed-up mirv --jobs 2 vs PyRadiomics batch: {times['pyradiomics batch'] / times['mirv --jobs 2']:.2f}x")
     print(f"of which `mirv --version` (interpreter + importing every sub-command): {startup:.2f} s")
 
-    print(f"machine check: 2 processes vs 1 on a pure CPU loop: {_machine_parallelism(work):.2f}x "
+    print(f"machine check: 2 processes vs 1 on a pure CPU loop: {two_process_speedup():.2f}x "
           "(2.0 on two idle cores; the ceiling for --jobs 2 right now)")
     one, two = _engine_times(image_path, seg, max(args.repeat, 2), work)
     print(f"engine only (extract_patient in a warm process): jobs 1 {one:.2f} s, jobs 2 {two:.2f} s -> {one / two:.2f}x")
@@ -183,7 +159,7 @@ def main() -> int:
         print(f"max relative feature difference mirv {label} vs PyRadiomics: {worst:.3g} ({feature}); "
               f"{len(reference.columns) - sum(c.startswith('diagnostics_') for c in reference.columns) - 2} features x "
               f"{len(reference)} lesions")
-    print(f"load after: {_load()}; working folder: {work}")
+    print(f"load after: {load_average()}; working folder: {work}")
     return 0
 
 
