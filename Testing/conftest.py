@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from stats_data import reference_patients, reference_patients_csv  # noqa: F401  (SARC021 MIRV fixtures)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEST_DATA = Path(__file__).resolve().parent / "Data"
 

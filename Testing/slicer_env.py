@@ -28,3 +28,16 @@ from MIRVLogic.headless import (  # noqa: E402,F401  (re-exported for the tests)
     make_slicer_environment,
     render_3d,
 )
+
+_STORAGE_CLASSES = {
+    "vtkMRMLScalarVolumeNode": "vtkMRMLVolumeArchetypeStorageNode",
+    "vtkMRMLSegmentationNode": "vtkMRMLSegmentationStorageNode",
+}
+
+
+def write_node(scene, node, path: Path) -> Path:
+    """Save a volume or segmentation node with Slicer's own storage node (slicer.util.saveNode needs Qt)."""
+    storage = scene.AddNewNodeByClass(_STORAGE_CLASSES[node.GetClassName()])
+    storage.SetFileName(str(path))
+    assert storage.WriteData(node), f"could not write {node.GetName()} to {path}"
+    return Path(path)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from slicer_env import REPO_ROOT, make_slicer_environment, slicer  # noqa: F401  (skips without slicer-core)
+from slicer_env import REPO_ROOT, make_slicer_environment, slicer, write_node  # noqa: F401  (skips without slicer-core)
 
 from MIRVLib.cli import main as mirv_main
 
@@ -68,12 +68,7 @@ def _patient_with_an_empty_segment(folder):
         segment_id = segmentation.GetSegmentation().AddEmptySegment(name, name)
         if mask is not None:
             slicer.util.updateSegmentBinaryLabelmapFromArray(mask.astype(np.uint8), segmentation, segment_id, volume)
-    for node, cls, name in ((volume, "vtkMRMLVolumeArchetypeStorageNode", "ct.nrrd"),
-                            (segmentation, "vtkMRMLSegmentationStorageNode", "lesions.seg.nrrd")):
-        storage = env.scene.AddNewNodeByClass(cls)
-        storage.SetFileName(str(folder / name))
-        assert storage.WriteData(node)
-    return folder / "ct.nrrd", folder / "lesions.seg.nrrd"
+    return write_node(env.scene, volume, folder / "ct.nrrd"), write_node(env.scene, segmentation, folder / "lesions.seg.nrrd")
 
 
 def test_a_failed_lesion_gives_exit_code_3_with_outputs(tmp_path, capsys):

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from slicer_env import REPO_ROOT, make_slicer_environment, slicer  # noqa: F401  (skips without slicer-core)
+from slicer_env import REPO_ROOT, make_slicer_environment, slicer, write_node  # noqa: F401  (skips without slicer-core)
 
 from MIRVLib.cli import main as mirv_main
 from MIRVLib.extraction import extract_patient
@@ -226,10 +226,7 @@ def test_sites_survive_a_seg_nrrd_round_trip(logic, slicer_env, tmp_path):
     first, second = list(sites)[:2]
     logic.setLesionSite(segmentation, first, "adrenal")
     logic.setLesionSite(segmentation, second, "")
-    path = tmp_path / "edited.seg.nrrd"
-    storage = slicer_env.scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
-    storage.SetFileName(str(path))
-    assert storage.WriteData(segmentation)
+    path = write_node(slicer_env.scene, segmentation, tmp_path / "edited.seg.nrrd")
     reloaded = slicer_env.scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
     storage = slicer_env.scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
     storage.SetFileName(str(path))
@@ -329,11 +326,8 @@ def test_oblique_volume_and_masks_match_the_files_slicer_writes(slicer_env, tmp_
     for name, mask in (("a", (k - 5) ** 2 + (j - 6) ** 2 + (i - 5) ** 2 < 12), ("b", (j > 12) & (i > 10) & (k < 4))):
         segment_id = segmentation.GetSegmentation().AddEmptySegment(name, name)
         slicer.util.updateSegmentBinaryLabelmapFromArray(mask.astype(np.uint8), segmentation, segment_id, volume)
-    for node, cls, file in ((volume, "vtkMRMLVolumeArchetypeStorageNode", "ct.nrrd"),
-                            (segmentation, "vtkMRMLSegmentationStorageNode", "lesions.seg.nrrd")):
-        storage = slicer_env.scene.AddNewNodeByClass(cls)
-        storage.SetFileName(str(tmp_path / file))
-        assert storage.WriteData(node)
+    write_node(slicer_env.scene, volume, tmp_path / "ct.nrrd")
+    write_node(slicer_env.scene, segmentation, tmp_path / "lesions.seg.nrrd")
     image = sitk_image_from_volume(volume)
     reference = sitk.ReadImage(str(tmp_path / "ct.nrrd"))
     np.testing.assert_allclose(image.GetOrigin(), reference.GetOrigin(), atol=1e-9)

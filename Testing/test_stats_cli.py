@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
-from stats_data import CLINICAL, FIGURE_2A, reference_patients, reference_patients_csv  # noqa: F401 (fixtures)
+from stats_data import CLINICAL, FIGURE_2A
 
 from MIRVLib.cli import main
 from MIRVLib.stats.join import read_table

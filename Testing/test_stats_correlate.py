@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 from statsmodels.stats.multitest import multipletests
-from stats_data import FIGURE_2A, reference_patients, sarc021_patients  # noqa: F401 (fixture)
+from stats_data import FIGURE_2A, sarc021_patients
 
 from MIRVLib.stats.correlate import spearman_matrix
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
 from lifelines.statistics import proportional_hazard_test
-from stats_data import CLINICAL, reference_patients  # noqa: F401 (fixture)
+from stats_data import CLINICAL
 
 from MIRVLib.stats.cox import build_design, fit_cox
 from MIRVLib.stats.join import prepare_table, read_table

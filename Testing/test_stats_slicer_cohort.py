@@ -9,7 +9,7 @@ import pytest
 slicer = pytest.importorskip("slicer")
 pytestmark = pytest.mark.slicer
 
-from stats_data import CLINICAL, FIGURE_2A, reference_patients, reference_patients_csv  # noqa: E402,F401 (fixtures)
+from stats_data import CLINICAL, FIGURE_2A  # noqa: E402
 
 from MIRVLib.stats.correlate import spearman_matrix  # noqa: E402
 from MIRVLib.stats.join import prepare_table, read_table  # noqa: E402
