@@ -18,6 +18,7 @@ import concurrent.futures as cf
 import contextlib
 import copy
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -28,20 +29,22 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing import shared_memory
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import SimpleITK as sitk
 import yaml
 
-from MIRVLib.lesion_table import ITH_SCORE as ITH_COLUMN
-from MIRVLib.lesion_table import LESION_ID, PATIENT_ID, SEGMENT_ID, SITE, STATUS, STATUS_OK
+from MIRVLib.lesion_columns import ITH_SCORE as ITH_COLUMN
+from MIRVLib.lesion_columns import LESION_ID, PATIENT_ID, SEGMENT_ID, SITE, STATUS, STATUS_OK
 from MIRVLib.lesions import Lesion, MaskGeometryError, array_bounds, conform_mask, load_image
-from MIRVLib.provenance import library_versions, sha256_file
+from MIRVLib.provenance import atomic_write_rows, library_versions, sha256_file
 from MIRVLib.resampling import needs_resampling, resample_lesion
 from MIRVLib.resources import preset_path
 from MIRVLib.worker_processes import pool_context, start_fork_server
+
+if TYPE_CHECKING:  # the engine and its workers run without pandas; only `features` builds a DataFrame
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -401,10 +404,26 @@ def run_lesions(
 # ---------------------------------------------------------------- per patient
 @dataclass
 class ExtractionResult:
-    """The lesion feature table of one patient and what made it."""
+    """The lesion feature table of one patient (one row per lesion, in lesion order) and what made it."""
 
-    features: pd.DataFrame
+    rows: list[dict[str, Any]]
+    columns: list[str]
     provenance: dict[str, Any]
+
+    @functools.cached_property
+    def features(self) -> pd.DataFrame:
+        """The table as a DataFrame (features of failed lesions are NaN)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows).reindex(columns=self.columns)
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [row for row in self.rows if row[STATUS] != STATUS_OK]
+
+    def write_csv(self, path: str | os.PathLike[str]) -> Path:
+        """Atomically write the lesion table (the format ``LesionTable.read_csv`` reads)."""
+        return atomic_write_rows(path, self.columns, self.rows)
 
 
 def _bounding_boxes(masks: Sequence[sitk.Image]) -> list[tuple[np.ndarray, np.ndarray] | None]:
@@ -499,12 +518,10 @@ def extract_patient(
         for message in messages:
             log.warning("patient %s: %s", patient_id or "?", message)
     rows = run_lesions(prepared, lesions, jobs, progress, ith)
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        frame = pd.DataFrame(columns=list(METADATA_COLUMNS))
-    if not (frame[STATUS] == STATUS_OK).any():
-        extra = [ITH_COLUMN] if ith else []
-        frame = frame.reindex(columns=[*METADATA_COLUMNS, *feature_names(prepared.preset), *extra])
+    if any(row[STATUS] == STATUS_OK for row in rows):
+        columns = list(dict.fromkeys(column for row in rows for column in row))
+    else:  # no lesion extracted: still the preset's full header, so tables of several patients line up
+        columns = [*METADATA_COLUMNS, *feature_names(prepared.preset), *([ITH_COLUMN] if ith else [])]
     preset_obj = prepared.preset
     provenance = {
         "versions": library_versions(),
@@ -524,7 +541,7 @@ def extract_patient(
             for lesion, row in zip(lesions, rows)
         ],
     }
-    return ExtractionResult(frame, provenance)
+    return ExtractionResult(rows, columns, provenance)
 
 
 def feature_names(preset: str | os.PathLike[str] | Preset = "MIRV-CT") -> list[str]:

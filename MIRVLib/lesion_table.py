@@ -16,21 +16,13 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from MIRVLib.lesion_columns import (  # noqa: F401  (the table's column names, re-exported)
+    ID_COLUMNS, ITH_SCORE, LESION_ID, METADATA_COLUMNS, PATIENT_ID, SEGMENT_ID, SITE, STATUS, STATUS_OK,
+)
 from MIRVLib.provenance import atomic_write_csv, sha256_frame
 
 log = logging.getLogger(__name__)
 
-PATIENT_ID = "PatientID"
-LESION_ID = "LesionID"
-SITE = "Site"
-SEGMENT_ID = "SegmentID"
-STATUS = "Status"
-STATUS_OK = "ok"
-ID_COLUMNS = (PATIENT_ID, LESION_ID)
-ITH_SCORE = "ITHscore"
-# Descriptive columns of a lesion row (as `mirv extract` writes them); everything else is a radiomic feature.
-# The intratumoral heterogeneity score describes one lesion; it is not part of the MIRV feature vector.
-METADATA_COLUMNS = (PATIENT_ID, LESION_ID, SEGMENT_ID, SITE, STATUS, ITH_SCORE)
 VOLUME_FEATURE = "original_shape_VoxelVolume"
 # PyRadiomics writes provenance columns (versions, hashes, image info); they describe, they are not features.
 METADATA_PREFIXES = ("diagnostics_",)

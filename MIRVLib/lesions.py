@@ -8,6 +8,7 @@ optional label→name CSV) or a folder of binary masks. Every lesion mask ends u
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 from dataclasses import dataclass, field
@@ -15,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import SimpleITK as sitk
 
 log = logging.getLogger(__name__)
@@ -233,10 +233,12 @@ def conform_mask(mask: sitk.Image, reference: sitk.Image, name: str = "") -> tup
 
 def _read_key_value_csv(path: str | os.PathLike[str], what: str) -> dict[str, str]:
     """First column → second column of a CSV with a header row (e.g. ``Label,LesionID`` or ``LesionID,Site``)."""
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if frame.shape[1] < 2:
-        raise ValueError(f"{path}: a {what} CSV needs two columns (key, value), found {list(frame.columns)}")
-    return {str(k).strip(): str(v).strip() for k, v in zip(frame.iloc[:, 0], frame.iloc[:, 1])}
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
+    header = rows[0] if rows else []
+    if len(header) < 2:
+        raise ValueError(f"{path}: a {what} CSV needs two columns (key, value), found {header}")
+    return {row[0].strip(): (row[1] if len(row) > 1 else "").strip() for row in rows[1:]}
 
 
 def _site_from_segment(segment: dict[str, Any]) -> str | None:

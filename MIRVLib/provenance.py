@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as _dt
 import hashlib
+import io
 import json
+import math
 import os
 import platform
 import tempfile
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from MIRVLib import __version__
+
+if TYPE_CHECKING:  # pandas is imported where a table is used: `mirv extract` and its workers never need it
+    import pandas as pd
 
 def _current_umask() -> int:
     mask = os.umask(0)
@@ -62,6 +66,8 @@ def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
 
 def sha256_frame(frame: pd.DataFrame) -> str:
     """Content hash of a table (column names, index and values), independent of how it was stored."""
+    import pandas as pd
+
     digest = hashlib.sha256()
     digest.update(json.dumps([str(c) for c in frame.columns]).encode())
     digest.update(pd.util.hash_pandas_object(frame, index=True).values.tobytes())
@@ -124,6 +130,26 @@ def atomic_write_json(path: str | os.PathLike[str], payload: Any) -> Path:
 def atomic_write_csv(path: str | os.PathLike[str], frame: pd.DataFrame, *, index: bool = False) -> Path:
     """Locale-independent CSV ('.' decimals, ',' separator) with round-trip float precision."""
     return atomic_write_text(path, frame.to_csv(index=index, float_format=None, lineterminator="\n"))
+
+
+def _csv_field(value: Any) -> str:
+    """One value as pandas' ``to_csv`` writes it: shortest round-trip float, NaN/None empty."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+def atomic_write_rows(path: str | os.PathLike[str], columns: Iterable[str], rows: Iterable[Mapping[str, Any]]) -> Path:
+    """The bytes :func:`atomic_write_csv` writes for ``DataFrame(rows)[columns]``, without importing pandas.
+
+    For per-row records of strings and floats (missing keys are empty), e.g. one lesion per row.
+    """
+    columns = list(columns)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([_csv_field(row.get(column)) for column in columns] for row in rows)
+    return atomic_write_text(path, text.getvalue())
 
 
 def hash_settings(settings: Mapping[str, Any] | Iterable[Any]) -> str:

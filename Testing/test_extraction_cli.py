@@ -75,3 +75,16 @@ def test_cli_bad_paths_exit_with_a_named_error(patient, capsys):
     assert code == 2
     assert "missing.nrrd" in capsys.readouterr().err
     assert not (folder / "o.csv").exists()
+
+
+def test_extraction_path_does_not_import_pandas():
+    """`mirv extract` and its worker processes skip pandas' ~0.2 s import; a stray import would undo that."""
+    import subprocess
+    import sys
+
+    from MIRVLib.worker_processes import PRELOAD
+
+    modules = ["MIRVLib.cli", "MIRVLib.commands.extract", "MIRVLib.lesions", "tqdm", *PRELOAD]
+    code = f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\nprint('pandas' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", check=True)
+    assert done.stdout.strip() == "False"

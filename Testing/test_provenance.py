@@ -6,6 +6,7 @@ import json
 import os
 import stat
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -18,6 +19,22 @@ def test_atomic_csv_round_trips_full_precision_and_uses_dot_decimals(tmp_path):
     text = path.read_text(encoding="utf-8")
     assert "0.30000000000000004" in text and "1e-300" in text
     assert pd.read_csv(path, float_precision="round_trip")["x"].iloc[0] == 0.1 + 0.2
+
+
+def test_rows_writer_gives_the_bytes_pandas_writes(tmp_path):
+    """`mirv extract` writes its table without pandas; the file must not change because of that."""
+    rng = np.random.default_rng(7)
+    values = [0.1 + 0.2, 1e-300, -0.0, 1e16, 123456789.0, 1e-5, 0.0001, float("inf"), -float("inf"), 2.5, 3.0,
+              *rng.normal(0, 1e3, 20), *np.exp(rng.normal(0, 40, 20))]
+    rows = [
+        {"PatientID": "p,1", "LesionID": 'say "hi"', "Status": "ok", **{f"f{i}": v for i, v in enumerate(values)}},
+        {"PatientID": "p2", "LesionID": "", "Status": "error: empty\nsegment"},  # no features: NaN in pandas
+        {"PatientID": "p3", "LesionID": "ü", "Status": "ok", "f0": float("nan"), "f1": np.float64(7.25)},
+    ]
+    columns = list(dict.fromkeys(column for row in rows for column in row))
+    ours = provenance.atomic_write_rows(tmp_path / "rows.csv", columns, rows).read_bytes()
+    expected = provenance.atomic_write_csv(tmp_path / "frame.csv", pd.DataFrame(rows)).read_bytes()
+    assert ours == expected
 
 
 def test_atomic_write_leaves_no_temporary_files_and_respects_umask(tmp_path):

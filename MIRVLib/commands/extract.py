@@ -52,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
     start_fork_server(args.jobs)  # first: worker imports overlap with this process's imports and reading
     from tqdm import tqdm
 
-    from MIRVLib.extraction import STATUS, STATUS_OK, extract_patient, load_preset, prepare_image
+    from MIRVLib.extraction import STATUS, extract_patient, load_preset, prepare_image
     from MIRVLib.lesions import load_lesions
-    from MIRVLib.provenance import atomic_write_csv, atomic_write_json, provenance_record
+    from MIRVLib.provenance import atomic_write_json, provenance_record
 
     if args.jobs < 1:
         print("mirv extract: --jobs must be at least 1", file=sys.stderr)
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             bar.update(done - bar.n)
         result = extract_patient(prepared, lesions, preset, patient_id, args.jobs, progress, args.ith)
     stop_fork_server()  # workers are done; its shutdown must not delay the end of this command
-    atomic_write_csv(out, result.features)  # the lesion table format LesionTable.read_csv reads
+    result.write_csv(out)
     record = provenance_record(
         inputs={"lesions": lesions_path, **({"names": args.names} if args.names else {}),
                 **({"sites": args.sites} if args.sites else {})},
@@ -89,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
                "extraction": result.provenance},
     )
     atomic_write_json(out.with_name(out.name + PROVENANCE_SUFFIX), record)
-    failed = result.features[result.features[STATUS] != STATUS_OK]
-    for _, row in failed.iterrows():
+    failed = result.failed
+    for row in failed:
         print(f"mirv extract: patient {patient_id}, lesion '{row['LesionID']}': {row[STATUS]}", file=sys.stderr)
-    print(f"{len(result.features) - len(failed)}/{len(result.features)} lesions extracted -> {out}", file=sys.stderr)
-    return 0 if len(failed) < len(result.features) else 1
+    print(f"{len(result.rows) - len(failed)}/{len(result.rows)} lesions extracted -> {out}", file=sys.stderr)
+    return 0 if len(failed) < len(result.rows) else 1
