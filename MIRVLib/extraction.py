@@ -3,8 +3,9 @@
 PyRadiomics, run once per lesion, re-reads and hashes the CT and B-spline-resamples the whole image for
 every lesion. Here the image is read, checked and hashed once (:func:`prepare_image`); each lesion
 (:func:`extract_lesion`) is resampled on a crop onto PyRadiomics' own grid (:mod:`MIRVLib.resampling`)
-and the already-resampled crop is handed to ``RadiomicsFeatureExtractor`` with resampling switched off,
-so every feature equals ``extractor.execute(full_image, lesion_mask)``.
+and the already-resampled crop is handed to ``RadiomicsFeatureExtractor`` with resampling switched off
+(and its GLCM computed by :mod:`MIRVLib.fast_texture`), so every feature equals
+``extractor.execute(full_image, lesion_mask)``.
 
 Lesions run in a process pool, one task per lesion; workers receive the prepared image once (pool
 initialiser) and use one SimpleITK thread each. ``prepare_image`` and ``extract_lesion`` are picklable
@@ -156,8 +157,10 @@ def _extractor(preset: Preset) -> tuple[Any, dict[str, Any]]:
     if cached is None:
         from radiomics import featureextractor
 
+        from MIRVLib.fast_texture import install  # bit-identical, faster GLCM
+
         logging.getLogger("radiomics").setLevel(logging.ERROR)
-        extractor = featureextractor.RadiomicsFeatureExtractor(copy.deepcopy(preset.params))
+        extractor = install(featureextractor.RadiomicsFeatureExtractor(copy.deepcopy(preset.params)))
         settings = copy.deepcopy(extractor.settings)
         extractor.settings["additionalInfo"] = False
         extractor.settings["normalize"] = False  # done once on the whole image in prepare_image

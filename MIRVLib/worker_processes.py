@@ -17,8 +17,8 @@ import sys
 
 # What every worker needs before its first lesion (the extraction engine and PyRadiomics' feature classes).
 PRELOAD = (
-    "MIRVLib.extraction", "radiomics.featureextractor", "radiomics.glcm", "radiomics.glrlm", "radiomics.glszm",
-    "radiomics.gldm", "radiomics.ngtdm", "radiomics.firstorder", "radiomics.shape", "pywt",
+    "MIRVLib.extraction", "MIRVLib.fast_texture", "radiomics.featureextractor", "radiomics.glcm", "radiomics.glrlm",
+    "radiomics.glszm", "radiomics.gldm", "radiomics.ngtdm", "radiomics.firstorder", "radiomics.shape", "pywt",
 )
 
 
