@@ -123,8 +123,9 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_json(path: str | os.PathLike[str], payload: Any) -> Path:
-    return atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+def atomic_write_json(path: str | os.PathLike[str], payload: Any, *, indent: int | None = 2) -> Path:
+    """``indent=None``: compact, and written by json's C encoder (several times faster on large payloads)."""
+    return atomic_write_text(path, json.dumps(payload, indent=indent, sort_keys=False, default=str) + "\n")
 
 
 def atomic_write_csv(path: str | os.PathLike[str], frame: pd.DataFrame, *, index: bool = False) -> Path:

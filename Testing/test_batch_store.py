@@ -77,3 +77,20 @@ def test_transient_failures_are_not_stored(tmp_path: Path, row: ManifestRow) -> 
     result.transient = True
     with pytest.raises(ValueError, match="transient"):
         ResultStore(tmp_path, "s").save(row, result)
+
+
+def test_patient_frame_equals_pandas_own_construction() -> None:
+    """The client builds each patient's frame with one float block; it must equal pandas' own inference."""
+    from MIRVLib.batch.runner import _lesion_frame
+
+    ok = {"PatientID": "P", "LesionID": "a", "SegmentID": "S1", "Site": "lung", "Status": "ok",
+          "original_shape_VoxelVolume": 12.5, "original_firstorder_Mean": -3.25, "ITHscore": float("nan")}
+    failed = {"PatientID": "P", "LesionID": "#2", "Status": "error: empty segment (no voxels)"}
+    late = {**ok, "LesionID": "c", "original_glcm_Idm": 0.1 + 0.2}
+    rows = [ok, failed, late]
+    columns = list(dict.fromkeys(column for row in rows for column in row))
+    expected = pd.DataFrame(rows, columns=columns)
+    pd.testing.assert_frame_equal(_lesion_frame(rows), expected)
+    assert list(_lesion_frame([failed]).columns) == ["PatientID", "LesionID", "SegmentID", "Site", "Status"]
+    odd = [{**ok, "original_firstorder_Mean": "n/a"}]  # not a float: pandas decides the column type
+    pd.testing.assert_frame_equal(_lesion_frame(odd), pd.DataFrame(odd, columns=columns[:8]))

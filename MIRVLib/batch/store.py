@@ -110,7 +110,9 @@ class ResultStore:
             "failures": result.failures,
             "provenance": result.provenance,
         }
-        return atomic_write_json(self.path_for(row.patient_id), record)
+        # Compact: these files are read by machines, and the batch client writes one per finished patient
+        # while the workers compute (indented JSON goes through json's pure-Python encoder).
+        return atomic_write_json(self.path_for(row.patient_id), record, indent=None)
 
 
 def _native(value: Any) -> Any:
