@@ -266,7 +266,12 @@ class _DaskEngine:
             # Dask's default MALLOC_TRIM_THRESHOLD_ for workers also pins glibc's mmap threshold at 128 KiB, so
             # every larger PyRadiomics temporary is mmapped, page-faulted and unmapped again (17x the page faults,
             # 5x the system time: extraction 7 % slower); the per-worker patient cache bounds memory anyway.
-            with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+            # On a local cluster the workers share the cores with this process: no statistical profiler (it
+            # samples every thread 100 times a second), memory checks and event-loop ticks once a second.
+            quiet = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+                     "distributed.worker.profile.enabled": False,
+                     "distributed.worker.memory.monitor-interval": "1s", "distributed.admin.tick.interval": "1s"}
+            with dask.config.set(quiet):
                 self.cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                             dashboard_address=None, silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
