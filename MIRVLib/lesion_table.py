@@ -11,7 +11,6 @@ import logging
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -19,6 +18,7 @@ import pandas as pd
 from MIRVLib.lesion_columns import (  # noqa: F401  (the table's column names, re-exported)
     ID_COLUMNS, ITH_SCORE, LESION_ID, METADATA_COLUMNS, PATIENT_ID, SEGMENT_ID, SITE, STATUS, STATUS_OK,
 )
+from MIRVLib.options import NONFINITE_POLICIES, NonFinitePolicy
 from MIRVLib.provenance import atomic_write_csv, sha256_frame
 
 log = logging.getLogger(__name__)
@@ -26,9 +26,6 @@ log = logging.getLogger(__name__)
 VOLUME_FEATURE = "original_shape_VoxelVolume"
 # PyRadiomics writes provenance columns (versions, hashes, image info); they describe, they are not features.
 METADATA_PREFIXES = ("diagnostics_",)
-
-NonFinitePolicy = Literal["fail", "drop-feature", "drop-lesion"]
-NONFINITE_POLICIES: tuple[str, ...] = ("fail", "drop-feature", "drop-lesion")
 
 
 class LesionTableError(ValueError):

@@ -25,7 +25,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,12 +33,11 @@ from scipy.stats import rankdata
 
 from MIRVLib import __version__
 from MIRVLib.lesion_table import ID_COLUMNS, VOLUME_FEATURE, LesionTable
+from MIRVLib.options import PRESETS, Preset
 from MIRVLib.provenance import atomic_write_json, library_versions
 
 log = logging.getLogger(__name__)
 
-Preset = Literal["paper", "reference"]
-PRESETS: tuple[str, ...] = ("paper", "reference")
 MODEL_FORMAT = "mirv-model"
 MODEL_FORMAT_VERSION = 1
 

@@ -16,20 +16,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from MIRVLib.lesion_table import ID_COLUMNS, LESION_ID, PATIENT_ID, validated_ids
+from MIRVLib.options import DEFAULT_RESPONSE_THRESHOLD, MISSING_FOLLOWUP_POLICIES, MissingFollowUp
 
 BASELINE = "VolumeBaseline"
 FOLLOW_UP = "VolumeFollowUp"
 VOLUME_COLUMNS = (*ID_COLUMNS, BASELINE, FOLLOW_UP)
-DEFAULT_RESPONSE_THRESHOLD = 33.0
-
-MissingFollowUp = Literal["unmeasured", "disappeared"]
-MISSING_FOLLOWUP_POLICIES: tuple[str, ...] = ("unmeasured", "disappeared")
 
 # Lesion status values (the flag written next to each % change).
 MATCHED, DISAPPEARED, NEW, UNMEASURED, ABSENT = "matched", "disappeared", "new", "unmeasured", "absent"

@@ -64,3 +64,18 @@ def test_help_lists_every_command(capsys):
     listed = capsys.readouterr().out
     for command in ("batch", "cohort", "extract", "info", "robustness", "stats"):
         assert f"    {command}" in listed
+
+
+def test_full_parser_imports_no_numerical_stack():
+    """`mirv --help`, `mirv --version` and bare `mirv` build every command's parser: ~0.1 s, not ~0.9 s."""
+    code = (
+        "import sys\n"
+        "from MIRVLib.cli import build_parser\n"
+        "build_parser()\n"
+        "print('HEAVY', ','.join(m for m in ('pandas', 'scipy', 'matplotlib', 'dask') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", check=True)
+    assert result.stdout.strip().splitlines()[-1] == "HEAVY"
+    version = subprocess.run([sys.executable, "-m", "MIRVLib", "--version"], capture_output=True, text=True,
+                             encoding="utf-8", check=True)
+    assert version.stdout.strip() == f"mirv {MIRVLib.__version__}"

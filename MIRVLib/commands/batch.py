@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from tqdm import tqdm
+from MIRVLib.options import PRESETS
 
-from MIRVLib.batch.manifest import ManifestError
-from MIRVLib.batch.pipeline import run_batch
-from MIRVLib.batch.runner import EngineError
-from MIRVLib.reduction import PRESETS, ReductionSettings
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 EXIT_NO_ENGINE, EXIT_INVALID = 1, 2
 
@@ -65,6 +63,8 @@ class ProgressBar:
 
     def __call__(self, event: str, patient_id: str, detail: dict[str, Any]) -> None:
         if event == "start":
+            from tqdm import tqdm
+
             self.bar = tqdm(total=detail["todo"], unit="patient", desc="mirv batch", file=self.file,
                             disable=self.disable, dynamic_ncols=True)
             if detail["reused"]:
@@ -87,6 +87,11 @@ class ProgressBar:
 
 
 def run(args: argparse.Namespace) -> int:
+    from MIRVLib.batch.manifest import ManifestError
+    from MIRVLib.batch.pipeline import run_batch
+    from MIRVLib.batch.runner import EngineError
+    from MIRVLib.reduction import ReductionSettings
+
     try:
         if args.jobs < 1:
             raise ValueError("--jobs must be >= 1")

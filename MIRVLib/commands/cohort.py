@@ -6,14 +6,9 @@ import argparse
 import sys
 from dataclasses import asdict
 
-from tqdm import tqdm
-
-from MIRVLib.cohort import score_cohort, write_cohort
-from MIRVLib.lesion_table import NONFINITE_POLICIES, LesionTable, LesionTableError
+from MIRVLib.options import DEFAULT_RESPONSE_THRESHOLD, MISSING_FOLLOWUP_POLICIES, NONFINITE_POLICIES, PRESETS
 from MIRVLib.provenance import provenance_record, sha256_file
-from MIRVLib.reduction import PRESETS, FeatureReduction, ModelError, ReductionSettings, read_feature_list
 from MIRVLib.resources import model_path
-from MIRVLib.response import DEFAULT_RESPONSE_THRESHOLD, MISSING_FOLLOWUP_POLICIES, VolumeTableError, read_volumes
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,6 +41,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from MIRVLib.cohort import score_cohort, write_cohort
+    from MIRVLib.lesion_table import LesionTable, LesionTableError
+    from MIRVLib.reduction import FeatureReduction, ModelError, ReductionSettings, read_feature_list
+    from MIRVLib.response import VolumeTableError, read_volumes
+
     try:
         table = LesionTable.read_csv(args.features, nonfinite=args.nonfinite)
         volumes = read_volumes(args.volumes) if args.volumes else None

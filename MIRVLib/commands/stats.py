@@ -11,13 +11,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from MIRVLib.lesion_table import NONFINITE_POLICIES, LesionTable, LesionTableError
-from MIRVLib.reduction import PRESETS, FeatureReduction, ModelError, ReductionSettings
+from MIRVLib.options import COLUMN_TYPES, CURVE_K, DEFAULT_STRATEGIES, NONFINITE_POLICIES, PRESETS
 from MIRVLib.resources import model_path
-from MIRVLib.stats.join import COLUMN_TYPES, load_tables, read_table
-from MIRVLib.stats.simulate import CURVE_K, DEFAULT_STRATEGIES
 
-# The analyses (lifelines, statsmodels, matplotlib) are imported when a command runs, not for `mirv --help`.
+# Tables and analyses (pandas, SciPy, lifelines, statsmodels, matplotlib) are imported when a command runs,
+# not for `mirv --help`.
 
 
 def _names(values: list[str] | None) -> list[str]:
@@ -113,6 +111,8 @@ def _survival_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace):
+    from MIRVLib.stats.join import load_tables
+
     table = load_tables(args.table, args.id, _names(args.derive), _pairs(args.type, "--type"))
     inputs = {f"table{i + 1}": path for i, path in enumerate(args.table)}
     if len(table.unmatched):
@@ -123,6 +123,8 @@ def _load(args: argparse.Namespace):
 
 def _guarded(name: str, body) -> int:
     """One error line naming the problem instead of a traceback; exit code 1."""
+    from MIRVLib.lesion_table import LesionTableError
+    from MIRVLib.reduction import ModelError
     from MIRVLib.stats.analyses import AnalysisOutput
 
     try:
@@ -189,7 +191,10 @@ def run_simulate(args: argparse.Namespace) -> int:
     def body():
         from tqdm import tqdm
 
+        from MIRVLib.lesion_table import LesionTable
+        from MIRVLib.reduction import FeatureReduction, ReductionSettings
         from MIRVLib.stats import analyses
+        from MIRVLib.stats.join import read_table
 
         lesions = LesionTable.read_csv(args.features, nonfinite=args.nonfinite)
         model_file = model_path(args.model) if args.model else None

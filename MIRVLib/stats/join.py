@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-CONTINUOUS, BINARY, CATEGORICAL = "continuous", "binary", "categorical"
-COLUMN_TYPES = (CONTINUOUS, BINARY, CATEGORICAL)
+from MIRVLib.options import BINARY, CATEGORICAL, COLUMN_TYPES, CONTINUOUS
 
 
 def read_table(path: str | Path) -> pd.DataFrame:

@@ -23,10 +23,9 @@ import numpy as np
 import pandas as pd
 
 from MIRVLib.metrics import patient_mirv
+from MIRVLib.options import CURVE_K, DEFAULT_STRATEGIES
 
 INDEXES = ("AverageHeterogeneity", "MaximalDivergence")
-DEFAULT_STRATEGIES = ("random:2", "random:3", "per-site:2", "per-site:3", "recist-like", "recist")
-CURVE_K = tuple(range(2, 16))
 RECOVERY_TARGET = 75.0
 UNKNOWN_SITE = "unknown"
 

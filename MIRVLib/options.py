@@ -1,0 +1,31 @@
+"""Choices and defaults of MIRV's options, importable without pandas or SciPy.
+
+The `mirv` parsers need them (``choices=``, defaults, help) for every command when `mirv --help` is built;
+the modules that implement the options import them from here, so each value is defined once and building
+the parser does not load the numerical stack (~0.8 s).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+# MIRVLib.lesion_table: what to do with NaN/±inf feature values.
+NonFinitePolicy = Literal["fail", "drop-feature", "drop-lesion"]
+NONFINITE_POLICIES: tuple[str, ...] = get_args(NonFinitePolicy)
+
+# MIRVLib.reduction: the feature reduction presets.
+Preset = Literal["paper", "reference"]
+PRESETS: tuple[str, ...] = get_args(Preset)
+
+# MIRVLib.response: % volume change below which a lesion responds; an empty follow-up volume's meaning.
+DEFAULT_RESPONSE_THRESHOLD = 33.0
+MissingFollowUp = Literal["unmeasured", "disappeared"]
+MISSING_FOLLOWUP_POLICIES: tuple[str, ...] = get_args(MissingFollowUp)
+
+# MIRVLib.stats.join: column types of the analysis table.
+CONTINUOUS, BINARY, CATEGORICAL = "continuous", "binary", "categorical"
+COLUMN_TYPES = (CONTINUOUS, BINARY, CATEGORICAL)
+
+# MIRVLib.stats.simulate: sampling strategies simulated by default; k of the recovery curve.
+DEFAULT_STRATEGIES = ("random:2", "random:3", "per-site:2", "per-site:3", "recist-like", "recist")
+CURVE_K = tuple(range(2, 16))
