@@ -38,7 +38,7 @@ import yaml
 
 from MIRVLib.lesion_columns import ITH_SCORE as ITH_COLUMN
 from MIRVLib.lesion_columns import LESION_ID, PATIENT_ID, SEGMENT_ID, SITE, STATUS, STATUS_OK
-from MIRVLib.lesions import Lesion, MaskGeometryError, array_bounds, conform_mask, load_image
+from MIRVLib.lesions import Lesion, MaskGeometryError, array_bounds, conform_mask, full_mask, load_image, mask_offset
 from MIRVLib.provenance import atomic_write_rows, library_versions, sha256_file
 from MIRVLib.resampling import needs_resampling, resample_lesion
 from MIRVLib.resources import preset_path
@@ -211,7 +211,7 @@ def extract_lesion(
         if needs_resampling(full_settings):
             image, mask = resample_lesion(prepared.image, mask, full_settings)
         else:  # PyRadiomics filters the whole image: nothing to gain, hand it over as is
-            image, mask = prepared.image, sitk.Cast(mask, sitk.sitkUInt32) * label
+            image, mask = prepared.image, sitk.Cast(full_mask(mask, prepared.image), sitk.sitkUInt32) * label
         result = extractor.execute(image, mask, label=label)
         row = _row(prepared, lesion, STATUS_OK)
         # np.real: PyRadiomics' shape features come out complex (zero imaginary part) for degenerate lesions
@@ -429,15 +429,6 @@ class ExtractionResult:
         return atomic_write_rows(path, self.columns, self.rows)
 
 
-def _bounding_boxes(masks: Sequence[sitk.Image]) -> list[tuple[np.ndarray, np.ndarray] | None]:
-    """Inclusive (z, y, x) array bounds of each mask."""
-    boxes = []
-    for mask in masks:
-        bounds = array_bounds(sitk.GetArrayViewFromImage(mask))
-        boxes.append((np.array(bounds[0]), np.array(bounds[1])) if bounds else None)
-    return boxes
-
-
 def lesion_checks(image: sitk.Image, lesions: Sequence[Lesion]) -> dict[str, list[str]]:
     """Warnings per lesion: resampled mask grid, lesion touching the image border, overlapping lesions.
 
@@ -456,7 +447,12 @@ def lesion_checks(image: sitk.Image, lesions: Sequence[Lesion]) -> dict[str, lis
         if note:
             notes[lesion.name].append(note)
         usable.append(lesion)
-    boxes = _bounding_boxes([lesion.mask for lesion in usable])
+    arrays = [sitk.GetArrayViewFromImage(lesion.mask) for lesion in usable]
+    starts = [np.array(mask_offset(lesion.mask, image)[::-1]) for lesion in usable]  # image (z, y, x) index
+    boxes = []  # inclusive (z, y, x) image-index bounds of each lesion's voxels
+    for array, start in zip(arrays, starts):
+        bounds = array_bounds(array)
+        boxes.append((start + bounds[0], start + bounds[1]) if bounds else None)
     upper = np.array(list(reversed(image.GetSize()))) - 1  # array (z, y, x) order
     axes = "zyx"
     for lesion, box in zip(usable, boxes):
@@ -467,18 +463,19 @@ def lesion_checks(image: sitk.Image, lesions: Sequence[Lesion]) -> dict[str, lis
             notes[lesion.name].append(
                 f"lesion '{lesion.name}' touches the image border along {', '.join(touching)}; it may be cut off"
             )
-    for i, (a, box_a) in enumerate(zip(usable, boxes)):
-        for b, box_b in zip(usable[i + 1:], boxes[i + 1:]):
-            if box_a is None or box_b is None:
+    for i, a in enumerate(usable):
+        for j in range(i + 1, len(usable)):
+            if boxes[i] is None or boxes[j] is None:
                 continue
-            low, high = np.maximum(box_a[0], box_b[0]), np.minimum(box_a[1], box_b[1])
+            low, high = np.maximum(boxes[i][0], boxes[j][0]), np.minimum(boxes[i][1], boxes[j][1])
             if np.any(low > high):
                 continue
-            region = tuple(slice(lo, hi + 1) for lo, hi in zip(low, high))
-            shared = int(np.count_nonzero(
-                sitk.GetArrayViewFromImage(a.mask)[region] & sitk.GetArrayViewFromImage(b.mask)[region]
-            ))
+            overlap_a, overlap_b = (
+                arrays[k][tuple(slice(lo - o, hi - o + 1) for lo, hi, o in zip(low, high, starts[k]))] for k in (i, j)
+            )
+            shared = int(np.count_nonzero(overlap_a & overlap_b))
             if shared:
+                b = usable[j]
                 message = f"lesions '{a.name}' and '{b.name}' overlap by {shared} voxels; each keeps its full mask"
                 notes[a.name].append(message)
                 notes[b.name].append(message)

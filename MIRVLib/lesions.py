@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,11 @@ class MaskGeometryError(ValueError):
 
 @dataclass
 class Lesion:
-    """One lesion: a binary (UInt8, 0/1) mask, on the image grid once it went through :func:`conform_mask`.
+    """One lesion: a binary (UInt8, 0/1) mask; once through :func:`conform_mask`, the lesion's bounding box
+    cut out of the image grid (:func:`full_mask` pastes it back into a whole-image mask where one is needed).
 
-    ``error`` marks a lesion that was read but cannot be used (its row gets ``Status = "error: ..."``).
+    Keeping only the box matters on thin-slice CT: a 512×512×400 mask is 100 MB per lesion, its box a few
+    hundred kB. ``error`` marks a lesion that was read but cannot be used (its row gets ``Status = "error: ..."``).
     Pickling stores only the mask's bounding box, so sending lesions to worker processes is cheap.
     """
 
@@ -164,27 +167,51 @@ def _is_sub_grid(mask: sitk.Image, reference: sitk.Image) -> bool:
     )
 
 
-def _paste(mask: sitk.Image, reference: sitk.Image) -> sitk.Image:
-    """The mask's voxels copied into an empty image on the reference grid (exact, no interpolation)."""
-    offset = np.round(_grid_offset(mask, reference)).astype(int)[::-1]  # array (z, y, x) order
-    source = sitk.GetArrayViewFromImage(mask)
-    target = np.zeros(tuple(reversed(reference.GetSize())), np.uint8)
-    low = np.maximum(offset, 0)
-    high = np.minimum(offset + np.array(source.shape), target.shape)
-    target[tuple(slice(lo, hi) for lo, hi in zip(low, high))] = \
-        source[tuple(slice(lo - o, hi - o) for lo, hi, o in zip(low, high, offset))]
-    pasted = sitk.GetImageFromArray(target)
-    pasted.CopyInformation(reference)
-    return pasted
+def mask_offset(mask: sitk.Image, reference: sitk.Image) -> list[int]:
+    """Reference index (x, y, z) of the first voxel of a mask that lies on the reference grid (a conformed mask)."""
+    return [int(v) for v in np.round(_grid_offset(mask, reference))]
+
+
+def _cut_out(voxels: np.ndarray, reference: sitk.Image, offset: Sequence[int] | None = None) -> sitk.Image:
+    """The bounding box of a (z, y, x) array's nonzero voxels as a binary UInt8 mask on the reference grid.
+
+    ``offset`` is the reference index (x, y, z) of ``voxels[0, 0, 0]`` (default: its first voxel). The origin
+    comes from the reference grid itself, so every conformed mask of an image has exactly the geometry a
+    crop of that image has. An empty array becomes one zero voxel at the reference's first voxel.
+    """
+    bounds = array_bounds(voxels)
+    if bounds is None:
+        box, index = np.zeros((1,) * voxels.ndim, np.uint8), [0] * voxels.ndim
+    else:
+        box = (voxels[tuple(slice(lo, hi + 1) for lo, hi in zip(*bounds))] != 0).astype(np.uint8)
+        index = [int(o) + lo for o, lo in zip(offset or [0] * voxels.ndim, reversed(bounds[0]))]
+    mask = sitk.GetImageFromArray(box)
+    mask.SetSpacing(reference.GetSpacing())
+    mask.SetDirection(reference.GetDirection())
+    mask.SetOrigin(reference.TransformIndexToPhysicalPoint(index))
+    return mask
+
+
+def full_mask(mask: sitk.Image, reference: sitk.Image) -> sitk.Image:
+    """A conformed mask pasted into an empty UInt8 image with the reference's size and geometry.
+
+    For what needs the whole grid: PyRadiomics' nearest-neighbour mask resampling (whose ties at exact
+    half-voxel positions depend on the input origin) and Slicer segments on the volume's geometry.
+    """
+    offset = mask_offset(mask, reference)
+    full = sitk.Image(reference.GetSize(), sitk.sitkUInt8)
+    full.CopyInformation(reference)
+    full[tuple(slice(o, o + n) for o, n in zip(offset, mask.GetSize()))] = mask  # in place
+    return full
 
 
 def conform_mask(mask: sitk.Image, reference: sitk.Image, name: str = "") -> tuple[sitk.Image, str | None]:
-    """A binary UInt8 mask on the reference grid, and a note when it had to be resampled.
+    """The lesion's bounding box on the reference grid as a binary UInt8 mask, and a note when it had to be resampled.
 
-    Same grid (within rounding): the reference's geometry is copied. Part of the same grid (a Slicer
-    segmentation cropped to its segments' extent): pasted into place. Same orientation, lesion inside the
-    image, other voxel grid: nearest-neighbour resampling onto the image grid (with a note). Anything else
-    raises :class:`MaskGeometryError` naming the lesion.
+    Same grid (within rounding), or part of it (a Slicer segmentation cropped to its segments' extent, or an
+    already conformed mask): the box is cut out exactly. Same orientation, lesion inside the image, other
+    voxel grid: nearest-neighbour resampling onto the image grid first (with a note). Anything else raises
+    :class:`MaskGeometryError` naming the lesion.
     """
     label = f"lesion '{name}'" if name else "mask"
     if mask.GetNumberOfComponentsPerPixel() != 1:
@@ -193,42 +220,35 @@ def conform_mask(mask: sitk.Image, reference: sitk.Image, name: str = "") -> tup
     if mask.GetDimension() != reference.GetDimension():
         raise MaskGeometryError(f"{label}: mask is {mask.GetDimension()}D, image is {reference.GetDimension()}D")
     if _same_grid(mask, reference):
-        if mask.GetPixelID() == sitk.sitkUInt8 and sitk.GetArrayViewFromImage(mask).max(initial=0) <= 1:
-            binary = mask  # already binary on this grid: no full-size copy
-        else:
-            binary = sitk.Cast(sitk.NotEqual(mask, 0), sitk.sitkUInt8)
-        if binary.GetOrigin() != reference.GetOrigin() or binary.GetSpacing() != reference.GetSpacing() \
-                or binary.GetDirection() != reference.GetDirection():
-            binary = sitk.Image(binary) if binary is mask else binary
-            binary.CopyInformation(reference)
-        return binary, None
-    binary = sitk.Cast(sitk.NotEqual(mask, 0), sitk.sitkUInt8)
+        return _cut_out(sitk.GetArrayViewFromImage(mask), reference), None
     if not np.allclose(mask.GetDirection(), reference.GetDirection(), atol=1e-3):
         raise MaskGeometryError(
             f"{label}: mask orientation {np.round(mask.GetDirection(), 4).tolist()} differs from the image "
             f"orientation {np.round(reference.GetDirection(), 4).tolist()}"
         )
-    bounds = array_bounds(sitk.GetArrayViewFromImage(binary))
-    if bounds:
-        corners = []
-        for index in ([lo - 0.5 for lo in reversed(bounds[0])], [hi + 0.5 for hi in reversed(bounds[1])]):
-            point = binary.TransformContinuousIndexToPhysicalPoint(index)
-            corners.append(reference.TransformPhysicalPointToContinuousIndex(point))
-        low, high = np.min(corners, axis=0), np.max(corners, axis=0)
-        limit = np.array(reference.GetSize()) - 0.5 + EXTENT_TOLERANCE
-        if np.any(low < -0.5 - EXTENT_TOLERANCE) or np.any(high > limit):
-            raise MaskGeometryError(
-                f"{label}: the segmented voxels reach outside the image (continuous index {np.round(low, 2).tolist()}"
-                f" .. {np.round(high, 2).tolist()}, image size {list(reference.GetSize())})"
-            )
-    if bounds and _is_sub_grid(binary, reference):
-        return _paste(binary, reference), None
+    bounds = array_bounds(sitk.GetArrayViewFromImage(mask))
+    if bounds is None:
+        return _cut_out(sitk.GetArrayViewFromImage(mask), reference), None
+    corners = []
+    for index in ([lo - 0.5 for lo in reversed(bounds[0])], [hi + 0.5 for hi in reversed(bounds[1])]):
+        point = mask.TransformContinuousIndexToPhysicalPoint(index)
+        corners.append(reference.TransformPhysicalPointToContinuousIndex(point))
+    low, high = np.min(corners, axis=0), np.max(corners, axis=0)
+    limit = np.array(reference.GetSize()) - 0.5 + EXTENT_TOLERANCE
+    if np.any(low < -0.5 - EXTENT_TOLERANCE) or np.any(high > limit):
+        raise MaskGeometryError(
+            f"{label}: the segmented voxels reach outside the image (continuous index {np.round(low, 2).tolist()}"
+            f" .. {np.round(high, 2).tolist()}, image size {list(reference.GetSize())})"
+        )
+    if _is_sub_grid(mask, reference):
+        return _cut_out(sitk.GetArrayViewFromImage(mask), reference, mask_offset(mask, reference)), None
+    binary = sitk.Cast(sitk.NotEqual(mask, 0), sitk.sitkUInt8)
     resampled = sitk.Resample(binary, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
     note = (
         f"{label}: mask grid (size {list(mask.GetSize())}, spacing {np.round(mask.GetSpacing(), 4).tolist()}) "
         "differs from the image grid; resampled with nearest neighbour"
     )
-    return resampled, note
+    return _cut_out(sitk.GetArrayViewFromImage(resampled), reference), note
 
 
 def _read_key_value_csv(path: str | os.PathLike[str], what: str) -> dict[str, str]:
@@ -268,8 +288,16 @@ def _lesions_from_seg_nrrd(path: Path) -> list[Lesion]:
 
     segmentation = slicerio.read_segmentation(str(path))
     lesions = []
+    ijk_to_lps = np.asarray(segmentation["ijkToLPS"], dtype=float)
     for segment in segmentation["segments"]:
-        mask = _image_from_ijk(slicerio.segment_mask(segmentation, segment).astype(np.uint8), segmentation["ijkToLPS"])
+        voxels = slicerio.segment_mask(segmentation, segment)
+        bounds = array_bounds(voxels)  # keep the segment's box only (i, j, k order here)
+        low = bounds[0] if bounds else [0] * voxels.ndim
+        high = bounds[1] if bounds else [0] * voxels.ndim
+        box = voxels[tuple(slice(lo, hi + 1) for lo, hi in zip(low, high))].astype(np.uint8)
+        matrix = ijk_to_lps.copy()
+        matrix[:3, 3] += matrix[:3, :3] @ np.array(low, dtype=float)
+        mask = _image_from_ijk(box, matrix)
         color = tuple(float(c) for c in segment["color"]) if "color" in segment else None
         name = segment.get("name", segment["id"])
         lesions.append(Lesion(name, mask, _site_from_segment(segment), color, segment["id"]))
@@ -286,8 +314,7 @@ def _lesions_from_labelmap(path: Path, names: dict[str, str] | None) -> list[Les
         log.warning("%s: the labelmap contains no lesion (all voxels are 0)", path)
     lesions = []
     for value in labels:
-        mask = sitk.GetImageFromArray((array == value).astype(np.uint8))
-        mask.CopyInformation(labelmap)
+        mask = _cut_out(array == value, labelmap)
         name = (names or {}).get(str(value), str(value))
         lesions.append(Lesion(name, mask, segment_id=str(value)))
     if names:
@@ -324,8 +351,7 @@ def split_connected_components(lesion: Lesion, min_voxels: int = 1) -> list[Lesi
         log.info("lesion '%s': %d component(s) below %d voxels dropped", lesion.name, dropped, min_voxels)
     parts = []
     for label in kept:
-        mask = sitk.GetImageFromArray((array == label).astype(np.uint8))
-        mask.CopyInformation(lesion.mask)
+        mask = _cut_out(array == label, lesion.mask)
         name = lesion.name if len(kept) == 1 else f"{lesion.name}-{label}"
         segment_id = lesion.segment_id if len(kept) == 1 else f"{lesion.segment_id or lesion.name}#{label}"
         parts.append(Lesion(name, mask, lesion.site, lesion.color, segment_id))

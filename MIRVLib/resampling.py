@@ -10,9 +10,9 @@ where ITK assumes a mirrored signal: the error there is of the order of the inte
 rounding. Resampling the crop onto the identical output grid therefore reproduces PyRadiomics' voxels
 exactly (bit for bit on 40+ lesions in the tests and a sweep; with a 3-voxel margin ~100 voxels differ).
 
-The mask is always resampled from a mask with the full image geometry: nearest-neighbour lookups fall on
-exact half-voxel positions for common spacings (5 mm slices → 2 mm), where a crop's different origin
-rounding could flip the choice.
+The mask is always resampled from a mask with the full image geometry (the lesion's box pasted into an
+empty image just for this): nearest-neighbour lookups fall on exact half-voxel positions for common
+spacings (5 mm slices → 2 mm), where a crop's different origin rounding could flip the choice.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
-from MIRVLib.lesions import array_bounds
+from MIRVLib.lesions import array_bounds, full_mask, mask_offset
 
 # Input voxels kept beyond the B-spline support on each side of the crop (see module docstring).
 BSPLINE_MARGIN = 32
@@ -48,17 +48,20 @@ def needs_resampling(settings: Mapping[str, Any]) -> bool:
     return settings.get("interpolator") is not None and settings.get("resampledPixelSpacing") is not None
 
 
-def bounding_box(mask: sitk.Image) -> np.ndarray:
-    """Lower index and size per axis (x, y, z) of the nonzero voxels — ``GetBoundingBox``'s layout."""
+def bounding_box(mask: sitk.Image, image: sitk.Image) -> np.ndarray:
+    """Lower image index and size per axis (x, y, z) of a conformed mask's voxels — ``GetBoundingBox``'s layout."""
     bounds = array_bounds(sitk.GetArrayViewFromImage(mask))
     if bounds is None:
         raise ValueError("No labels found in this mask (i.e. nothing is segmented)!")
-    low, high = (list(reversed(b)) for b in bounds)
+    offset = mask_offset(mask, image)
+    low, high = ([o + b for o, b in zip(offset, reversed(side))] for side in bounds)
     return np.array(low + [h - lo + 1 for lo, h in zip(low, high)])
 
 
 def resampling_grid(mask: sitk.Image, settings: Mapping[str, Any], bbox: np.ndarray) -> Grid | None:
     """The output grid of ``imageoperations.resampleImage`` (same arithmetic, same order of operations).
+
+    ``mask`` supplies the geometry: a whole-image mask, or the image itself (same grid).
 
     Returns ``None`` when PyRadiomics would not interpolate (target spacing equals the image spacing).
     """
@@ -115,12 +118,14 @@ def resample_lesion(
 ) -> tuple[sitk.Image, sitk.Image]:
     """What ``imageoperations.resampleImage(image, label_mask, **settings)`` returns, computed on a crop.
 
-    ``mask`` is a binary (0/1) mask with the image's geometry; the returned mask is PyRadiomics' UInt32
-    label mask (value ``settings["label"]``). Full-size work is limited to finding the bounding box.
+    ``mask`` is a binary (0/1) mask on the image grid (conformed: the lesion's box, or a whole-image mask);
+    the returned mask is PyRadiomics' UInt32 label mask (value ``settings["label"]``). PyRadiomics' grid is
+    anchored to the mask's full index grid, which is the image's.
     """
     label = int(settings.get("label", 1))
-    bbox = bounding_box(mask)
-    grid = resampling_grid(mask, settings, bbox)
+    bbox = bounding_box(mask, image)
+    grid = resampling_grid(image, settings, bbox)
+    whole = mask if mask.GetSize() == image.GetSize() else full_mask(mask, image)
     if grid is None:  # no interpolation: PyRadiomics only crops image and mask around the box
         from radiomics import imageoperations
 
@@ -128,9 +133,9 @@ def resample_lesion(
         low_up = np.empty(ndim * 2, dtype=int)
         low_up[::2] = bbox[:ndim]
         low_up[1::2] = bbox[:ndim] + bbox[ndim:] - 1
-        cropped_image, cropped_mask = imageoperations.cropToTumorMask(image, mask, low_up, **settings)
+        cropped_image, cropped_mask = imageoperations.cropToTumorMask(image, whole, low_up, **settings)
         return cropped_image, sitk.Cast(cropped_mask, sitk.sitkUInt32) * label
     cropped = crop_for_grid(image, grid, margin)
     resampled_image = resample_to_grid(cropped, grid, _interpolator(settings), image.GetPixelID())
-    resampled_mask = resample_to_grid(mask, grid, sitk.sitkNearestNeighbor, sitk.sitkUInt32) * label
+    resampled_mask = resample_to_grid(whole, grid, sitk.sitkNearestNeighbor, sitk.sitkUInt32) * label
     return resampled_image, resampled_mask

@@ -24,7 +24,7 @@ from scipy import ndimage
 from MIRVLib.extraction import (
     LESION_ID, METADATA_COLUMNS, PATIENT_ID, STATUS, STATUS_OK, Preset, extract_patient, lesion_checks, prepare_image,
 )
-from MIRVLib.lesions import Lesion, array_bounds
+from MIRVLib.lesions import Lesion, array_bounds, conform_mask, full_mask
 
 PERTURBATIONS = ("erode", "dilate")
 DEFAULT_THRESHOLD = 0.8
@@ -55,11 +55,15 @@ def perturb_mask(mask: sitk.Image, radius_mm: float, mode: str) -> sitk.Image:
     return perturbed
 
 
-def perturbed_lesions(lesions: Sequence[Lesion], radius_mm: float, mode: str) -> list[Lesion]:
-    return [
-        Lesion(l.name, perturb_mask(l.mask, radius_mm, mode), l.site, l.color, l.segment_id, l.error)
-        for l in lesions
-    ]
+def perturbed_lesions(lesions: Sequence[Lesion], radius_mm: float, mode: str, image: sitk.Image) -> list[Lesion]:
+    """Each conformed lesion eroded or dilated on the image grid (a dilation may grow past the lesion's box)."""
+    def perturbed(lesion: Lesion) -> sitk.Image:
+        if lesion.error:  # not on the image grid; its row fails anyway
+            return lesion.mask
+        whole = perturb_mask(full_mask(lesion.mask, image), radius_mm, mode)
+        return conform_mask(whole, image, lesion.name)[0]
+
+    return [Lesion(l.name, perturbed(l), l.site, l.color, l.segment_id, l.error) for l in lesions]
 
 
 def lins_ccc(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
@@ -130,7 +134,8 @@ def run_robustness(
     for patient_id, image, lesions in cases:
         prepared = prepare_image(image, preset, patient_id)  # read and hash once for the three variants
         lesion_checks(prepared.image, lesions)  # masks onto the image grid before they are perturbed
-        variants = {"original": list(lesions), **{m: perturbed_lesions(lesions, radius_mm, m) for m in PERTURBATIONS}}
+        variants = {"original": list(lesions),
+                    **{m: perturbed_lesions(lesions, radius_mm, m, prepared.image) for m in PERTURBATIONS}}
         for name, variant in variants.items():
             result = extract_patient(prepared, variant, jobs=jobs)
             frames[name].append(result.features)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from MIRVLib.lesions import Lesion, conform_mask, load_image, load_lesions
+from MIRVLib.lesions import Lesion, array_bounds, conform_mask, full_mask, load_image, load_lesions, mask_offset
 from pyradiomics_data import ball_mask, synthetic_ct, write_labelmap, write_seg_nrrd
 
 
@@ -23,6 +23,22 @@ def _array(image: sitk.Image) -> np.ndarray:
     return sitk.GetArrayFromImage(image)
 
 
+def _whole(mask: sitk.Image, ct: sitk.Image) -> np.ndarray:
+    """A conformed lesion mask (its box on the CT grid) as a whole-CT array."""
+    return _array(full_mask(mask, ct))
+
+
+def _assert_is_box_of(mask: sitk.Image, ct: sitk.Image, expected: sitk.Image) -> None:
+    """``mask`` is exactly the bounding box of ``expected``'s voxels, cut out of the CT grid like a crop."""
+    low, high = array_bounds(_array(expected))
+    index, size = list(reversed(low)), [h - lo + 1 for lo, h in zip(reversed(low), reversed(high))]
+    crop = sitk.RegionOfInterest(ct, size, index)
+    assert mask.GetSize() == crop.GetSize() and mask_offset(mask, ct) == index
+    assert (mask.GetOrigin(), mask.GetSpacing(), mask.GetDirection()) == (crop.GetOrigin(), ct.GetSpacing(), ct.GetDirection())
+    assert mask.GetPixelID() == sitk.sitkUInt8
+    np.testing.assert_array_equal(_whole(mask, ct), (_array(expected) != 0).astype(np.uint8))
+
+
 def test_seg_nrrd_with_overlapping_segments_names_colours_and_sites(ct, tmp_path):
     masks = {"liver met": ball_mask(ct, (30, 32, 10), 6), "lung met": ball_mask(ct, (35, 32, 10), 6),
              "node": ball_mask(ct, (15, 45, 6), 4)}
@@ -33,8 +49,8 @@ def test_seg_nrrd_with_overlapping_segments_names_colours_and_sites(ct, tmp_path
     assert lesions[0].site == "Liver" and lesions[1].site is None
     assert lesions[0].color == pytest.approx((0.9, 0.2, 0.2))
     for lesion, mask in zip(lesions, masks.values()):  # overlapping segments keep their full masks
-        np.testing.assert_array_equal(_array(lesion.mask), _array(mask))
-        assert lesion.mask.GetOrigin() == ct.GetOrigin() and lesion.notes == []
+        _assert_is_box_of(lesion.mask, ct, mask)
+        assert lesion.notes == []
 
 
 def test_labelmap_with_names_csv_and_sites_csv(ct, tmp_path):
@@ -44,7 +60,7 @@ def test_labelmap_with_names_csv_and_sites_csv(ct, tmp_path):
     pd.DataFrame({"LesionID": ["L02"], "Site": ["lung"]}).to_csv(tmp_path / "sites.csv", index=False)
     lesions = load_lesions(tmp_path / "labels.nii.gz", ct, names_csv=tmp_path / "names.csv", sites_csv=tmp_path / "sites.csv")
     assert [(l.name, l.segment_id, l.site) for l in lesions] == [("L01", "1", None), ("L02", "2", "lung")]
-    np.testing.assert_array_equal(_array(lesions[1].mask), _array(masks["b"]))
+    _assert_is_box_of(lesions[1].mask, ct, masks["b"])
 
 
 def test_folder_of_binary_masks(ct, tmp_path):
@@ -55,7 +71,7 @@ def test_folder_of_binary_masks(ct, tmp_path):
     (folder / "notes.txt").write_text("not a mask")
     lesions = load_lesions(folder, ct)
     assert [l.name for l in lesions] == ["lesion_A", "lesion_B"]
-    assert set(np.unique(_array(lesions[1].mask))) == {0, 1}
+    _assert_is_box_of(lesions[1].mask, ct, ball_mask(ct, (20, 20, 10), 5))  # binary again
 
 
 def test_split_components_largest_first_and_small_ones_dropped(ct, tmp_path):
@@ -66,8 +82,8 @@ def test_split_components_largest_first_and_small_ones_dropped(ct, tmp_path):
     sitk.WriteImage(mask, str(tmp_path / "mets.nrrd"))
     lesions = load_lesions(tmp_path / "mets.nrrd", ct, split_components=True, min_voxels=5)
     assert [l.name for l in lesions] == ["1-1", "1-2"]
-    sizes = [int(_array(l.mask).sum()) for l in lesions]
-    assert sizes == [int(_array(ball_mask(ct, (20, 20, 10), 6)).sum()), int(_array(ball_mask(ct, (45, 45, 10), 4)).sum())]
+    _assert_is_box_of(lesions[0].mask, ct, ball_mask(ct, (20, 20, 10), 6))
+    _assert_is_box_of(lesions[1].mask, ct, ball_mask(ct, (45, 45, 10), 4))
     assert len(load_lesions(tmp_path / "mets.nrrd", ct, split_components=True, min_voxels=1)) == 3
 
 
@@ -111,7 +127,7 @@ def test_dicom_series_folder_is_read(ct, tmp_path):
     assert image.GetOrigin() == pytest.approx(ct.GetOrigin())
 
 
-def test_lesions_pickle_compactly_and_exactly(ct):
+def test_lesions_pickle_compactly_and_exactly(ct, tmp_path):
     lesion = Lesion("x", ball_mask(ct, (30, 32, 10), 6), "lung", (1.0, 0.0, 0.0), "Segment_1")
     blob = pickle.dumps(lesion)
     assert len(blob) < sitk.GetArrayViewFromImage(lesion.mask).nbytes / 5
@@ -120,13 +136,22 @@ def test_lesions_pickle_compactly_and_exactly(ct):
     assert (back.mask.GetOrigin(), back.mask.GetSpacing(), back.name, back.site) == (ct.GetOrigin(), ct.GetSpacing(), "x", "lung")
     empty = pickle.loads(pickle.dumps(Lesion("e", sitk.Image(ct.GetSize(), sitk.sitkUInt8))))
     assert empty.voxel_count == 0 and empty.mask.GetSize() == ct.GetSize()
+    sitk.WriteImage(lesion.mask, str(tmp_path / "mask.nrrd"))
+    (boxed,) = load_lesions(tmp_path / "mask.nrrd", ct)  # a conformed lesion travels as its box
+    assert len(pickle.dumps(boxed)) < 5000
+    _assert_is_box_of(pickle.loads(pickle.dumps(boxed)).mask, ct, lesion.mask)
 
 
-def test_conform_mask_keeps_an_identical_grid_untouched(ct):
+def test_conform_mask_cuts_the_lesion_box_out_of_an_identical_grid(ct):
     mask = ball_mask(ct, (30, 32, 10), 6)
     conformed, note = conform_mask(mask, ct, "x")
-    assert note is None and conformed.GetPixelID() == sitk.sitkUInt8
-    np.testing.assert_array_equal(_array(conformed), _array(mask))
+    assert note is None
+    _assert_is_box_of(conformed, ct, mask)
+    again, note = conform_mask(conformed, ct, "x")  # idempotent: a box is part of the image grid
+    assert note is None
+    _assert_is_box_of(again, ct, mask)
+    empty, _ = conform_mask(sitk.Image(ct.GetSize(), sitk.sitkUInt8), ct, "e")
+    assert empty.GetSize() == (1, 1, 1) and not _whole(empty, ct).any()
 
 
 def test_seg_nrrd_cropped_to_its_segments_lands_on_the_image_grid(ct, tmp_path):
@@ -143,6 +168,6 @@ def test_seg_nrrd_cropped_to_its_segments_lands_on_the_image_grid(ct, tmp_path):
     slicerio.add_segment(segmentation, full[20:45, 22:47, 5:17] > 0, {"id": "Segment_1", "name": "met"})
     slicerio.write_segmentation(str(tmp_path / "cropped.seg.nrrd"), segmentation)
     (lesion,) = load_lesions(tmp_path / "cropped.seg.nrrd", reference_image=ct)
-    assert lesion.mask.GetSize() == ct.GetSize() and lesion.error is None
-    np.testing.assert_array_equal(_array(lesion.mask), _array(mask))
+    assert lesion.error is None
+    _assert_is_box_of(lesion.mask, ct, mask)
     assert lesion.notes == []  # a cropped segmentation is normal, not worth a warning

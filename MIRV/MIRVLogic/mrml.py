@@ -15,7 +15,7 @@ import slicer
 import vtk
 from vtk.util.numpy_support import vtk_to_numpy
 
-from MIRVLib.lesions import Lesion
+from MIRVLib.lesions import Lesion, conform_mask
 from MIRVLogic.sites import segment_site
 
 RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
@@ -61,7 +61,7 @@ def segment_ids(segmentation_node, segment_ids: Sequence[str] | None = None) -> 
 
 
 def lesions_from_segmentation(segmentation_node, volume_node, ids: Sequence[str] | None = None) -> list[Lesion]:
-    """One `Lesion` per segment, its mask on the volume's grid (an empty segment is reported by the extraction)."""
+    """One `Lesion` per segment, its mask the segment's box on the volume's grid (an empty segment is reported by the extraction)."""
     _untransformed(segmentation_node, "segmentation")
     reference = sitk_image_from_volume(volume_node)
     if not segmentation_node.GetSegmentation().ContainsRepresentation("Binary labelmap"):
@@ -72,6 +72,7 @@ def lesions_from_segmentation(segmentation_node, volume_node, ids: Sequence[str]
         array = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation_node, segment_id, volume_node)
         mask = sitk.GetImageFromArray((np.asarray(array) != 0).astype(np.uint8))
         mask.CopyInformation(reference)
+        mask, _ = conform_mask(mask, reference, segment.GetName())  # keep the segment's box only
         lesions.append(Lesion(segment.GetName(), mask, segment_site(segmentation_node, segment_id) or None,
                               tuple(segment.GetColor()), segment_id))
     return lesions

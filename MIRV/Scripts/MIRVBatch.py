@@ -99,8 +99,9 @@ def load_timepoint(scene, image: Path, lesions: Path, sites: Path | None) -> tup
         raise ValueError(f"{image}: DICOM folders are not read here; convert to NRRD or use `mirv extract`")
     nodes: list[Any] = []
     volume = load_volume_node(scene, image, nodes)
-    found = load_lesions(lesions, reference_image=load_image(image), sites_csv=sites)
-    segmentation = load_segmentation_node(scene, lesions, found, volume, nodes)
+    reference = load_image(image)
+    found = load_lesions(lesions, reference_image=reference, sites_csv=sites)
+    segmentation = load_segmentation_node(scene, lesions, found, volume, reference, nodes)
     segmentation.CreateDefaultDisplayNodes()
     by_name = {lesion.name: lesion.site for lesion in found}
     seg = segmentation.GetSegmentation()

@@ -22,7 +22,7 @@ from MIRVLib.batch.manifest import ManifestError, ManifestRow
 from MIRVLib.batch.pipeline import run_batch
 from MIRVLib.batch.runner import patient_result
 from MIRVLib.batch.store import PatientResult
-from MIRVLib.lesions import Lesion
+from MIRVLib.lesions import Lesion, full_mask
 from MIRVLib.reduction import PRESETS, ReductionSettings
 
 
@@ -125,8 +125,12 @@ def load_volume_node(scene: Any, path: Path, nodes: list[Any]) -> Any:
     return volume
 
 
-def load_segmentation_node(scene: Any, path: Path, lesions: list[Lesion], volume: Any, nodes: list[Any]) -> Any:
-    """A ``.seg.nrrd`` through Slicer's own reader; a labelmap or mask folder as one segment per lesion."""
+def load_segmentation_node(scene: Any, path: Path, lesions: list[Lesion], volume: Any, reference: sitk.Image,
+                           nodes: list[Any]) -> Any:
+    """A ``.seg.nrrd`` through Slicer's own reader; a labelmap or mask folder as one segment per lesion.
+
+    ``lesions`` are conformed to ``reference`` (the volume's image as MIRVLib reads it).
+    """
     segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", path.name)
     nodes.append(segmentation)
     if path.name.lower().endswith(".seg.nrrd"):
@@ -140,6 +144,6 @@ def load_segmentation_node(scene: Any, path: Path, lesions: list[Lesion], volume
     for lesion in lesions:
         segment_id = segmentation.GetSegmentation().AddEmptySegment(lesion.name, lesion.name)
         if lesion.error is None:  # a mask off the image grid stays empty; the Logic reports it
-            slicer.util.updateSegmentBinaryLabelmapFromArray(sitk.GetArrayFromImage(lesion.mask), segmentation,
-                                                             segment_id, volume)
+            voxels = sitk.GetArrayFromImage(full_mask(lesion.mask, reference))
+            slicer.util.updateSegmentBinaryLabelmapFromArray(voxels, segmentation, segment_id, volume)
     return segmentation
