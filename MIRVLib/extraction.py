@@ -38,7 +38,9 @@ import yaml
 
 from MIRVLib.lesion_columns import ITH_SCORE as ITH_COLUMN
 from MIRVLib.lesion_columns import LESION_ID, PATIENT_ID, SEGMENT_ID, SITE, STATUS, STATUS_OK
-from MIRVLib.lesions import Lesion, MaskGeometryError, array_bounds, conform_mask, full_mask, load_image, mask_offset
+from MIRVLib.lesions import (
+    Lesion, MaskGeometryError, array_bounds, conform_lesions, conform_mask, full_mask, load_image, load_lesions, mask_offset,
+)
 from MIRVLib.provenance import atomic_write_rows, library_versions, sha256_file
 from MIRVLib.resampling import needs_resampling, resample_lesion
 from MIRVLib.resources import preset_path
@@ -120,8 +122,10 @@ def prepare_image(
     if isinstance(image, sitk.Image):
         source, digest = "<in-memory>", _image_sha256(image)
     else:
-        source, digest = str(image), sha256_file(image)
-        image = load_image(image)
+        with cf.ThreadPoolExecutor(1) as pool:  # hash while ITK reads (both release the GIL)
+            hashed = pool.submit(sha256_file, image)
+            source, image = str(image), load_image(image)
+            digest = hashed.result()
     if image.GetNumberOfComponentsPerPixel() != 1:
         components = image.GetNumberOfComponentsPerPixel()
         raise ValueError(f"{source}: the image has {components} components per voxel; expected a scalar CT")
@@ -143,6 +147,23 @@ def prepare_image(
 
         image = imageoperations.normalizeImage(image, **settings)
     return PreparedImage(image, preset, digest, source, patient_id, warnings)
+
+
+def read_patient(
+    image: str | os.PathLike[str],
+    lesions: str | os.PathLike[str],
+    preset: str | os.PathLike[str] | Preset = "MIRV-CT",
+    patient_id: str = "",
+    **lesion_options: Any,
+) -> tuple[PreparedImage, list[Lesion]]:
+    """:func:`prepare_image` and :func:`~MIRVLib.lesions.load_lesions` (``lesion_options``), the two files read
+    at the same time (ITK's readers, zlib and hashlib release the GIL); lesions conformed to the image."""
+    with cf.ThreadPoolExecutor(1) as pool:
+        found = pool.submit(load_lesions, lesions, **lesion_options)
+        prepared = prepare_image(image, preset, patient_id)
+        loaded = found.result()
+    conform_lesions(loaded, prepared.image, lesions)
+    return prepared, loaded
 
 
 _EXTRACTORS: dict[str, tuple[Any, dict[str, Any]]] = {}

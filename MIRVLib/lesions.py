@@ -74,6 +74,9 @@ def array_bounds(array: np.ndarray) -> tuple[list[int], list[int]] | None:
     """
     if array.ndim == 0 or array.size == 0:
         return None
+    if not array.flags.c_contiguous and array.T.flags.c_contiguous:  # e.g. an (i, j, k) view of (k, j, i) voxels
+        bounds = array_bounds(array.T)  # scan in memory order: a reshape would copy the whole volume
+        return (bounds[0][::-1], bounds[1][::-1]) if bounds else None
     rows = np.flatnonzero(_rows_with_nonzero(array))
     if not rows.size:
         return None
@@ -390,16 +393,21 @@ def load_lesions(
             lesion.site = sites.get(lesion.name, lesion.site)
     _make_names_unique(lesions, path)
     if reference_image is not None:
-        for lesion in lesions:
-            try:
-                lesion.mask, note = conform_mask(lesion.mask, reference_image, lesion.name)
-            except MaskGeometryError as error:
-                lesion.error = f"{path}: {error}"
-                log.warning("%s", lesion.error)
-                continue
-            if note:
-                lesion.notes.append(note)
+        conform_lesions(lesions, reference_image, path)
     return lesions
+
+
+def conform_lesions(lesions: Sequence[Lesion], reference: sitk.Image, source: str | os.PathLike[str]) -> None:
+    """Put every lesion mask on the image grid (:func:`conform_mask`); one that cannot be gets ``error`` set."""
+    for lesion in lesions:
+        try:
+            lesion.mask, note = conform_mask(lesion.mask, reference, lesion.name)
+        except MaskGeometryError as error:
+            lesion.error = f"{source}: {error}"
+            log.warning("%s", lesion.error)
+            continue
+        if note:
+            lesion.notes.append(note)
 
 
 def _make_names_unique(lesions: list[Lesion], source: Path) -> None:

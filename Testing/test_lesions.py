@@ -171,3 +171,15 @@ def test_seg_nrrd_cropped_to_its_segments_lands_on_the_image_grid(ct, tmp_path):
     assert lesion.error is None
     _assert_is_box_of(lesion.mask, ct, mask)
     assert lesion.notes == []  # a cropped segmentation is normal, not worth a warning
+
+
+def test_array_bounds_in_any_memory_order():
+    """Bounds equal np.nonzero's extremes, for C-ordered arrays and for (i, j, k) views of (k, j, i) voxels."""
+    rng = np.random.default_rng(3)
+    volume = np.zeros((9, 16, 24), np.uint8)
+    volume[2:5, 3:11, 7:9] = rng.integers(0, 2, (3, 8, 2))
+    volume[3, 4, 8] = 1
+    for array in (volume, volume.T, volume.astype(bool).T):
+        hits = np.nonzero(array)
+        assert array_bounds(array) == ([int(h.min()) for h in hits], [int(h.max()) for h in hits])
+    assert array_bounds(np.zeros((4, 4, 4), bool).T) is None

@@ -92,8 +92,7 @@ async def _forget_on_worker(patient_id: str) -> None:
 
 def _loaded(task: PatientTask) -> tuple[Any, list[Any], bool]:
     """Prepared image and lesions of ``task`` from this process's cache; True when read just now."""
-    from MIRVLib.extraction import prepare_image
-    from MIRVLib.lesions import load_lesions
+    from MIRVLib.extraction import read_patient
 
     if task.single_threaded and sitk.ProcessObject.GetGlobalDefaultNumberOfThreads() != 1:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
@@ -103,8 +102,7 @@ def _loaded(task: PatientTask) -> tuple[Any, list[Any], bool]:
         if cached is not None:
             _worker_cache.move_to_end(task.cache_key)
             return (*cached, False)
-    prepared = prepare_image(task.image, task.preset, task.patient_id)
-    lesions = load_lesions(task.lesions, reference_image=prepared.image, sites_csv=task.sites)
+    prepared, lesions = read_patient(task.image, task.lesions, task.preset, task.patient_id, sites_csv=task.sites)
     with _cache_lock:
         _worker_cache[task.cache_key] = (prepared, lesions)
         while len(_worker_cache) > _CACHE_PATIENTS:

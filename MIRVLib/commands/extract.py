@@ -52,8 +52,7 @@ def run(args: argparse.Namespace) -> int:
     start_fork_server(args.jobs)  # first: worker imports overlap with this process's imports and reading
     from tqdm import tqdm
 
-    from MIRVLib.extraction import STATUS, extract_patient, load_preset, prepare_image
-    from MIRVLib.lesions import load_lesions
+    from MIRVLib.extraction import STATUS, extract_patient, load_preset, read_patient
     from MIRVLib.provenance import atomic_write_json, provenance_record
 
     if args.jobs < 1:
@@ -63,9 +62,8 @@ def run(args: argparse.Namespace) -> int:
     patient_id = args.patient_id if args.patient_id is not None else _patient_id(image_path)
     try:
         preset = load_preset(args.preset)
-        prepared = prepare_image(image_path, preset, patient_id)
-        lesions = load_lesions(
-            lesions_path, reference_image=prepared.image, names_csv=args.names, sites_csv=args.sites,
+        prepared, lesions = read_patient(
+            image_path, lesions_path, preset, patient_id, names_csv=args.names, sites_csv=args.sites,
             split_components=args.split_components, min_voxels=args.min_voxels,
         )
     except (FileNotFoundError, ValueError) as error:
