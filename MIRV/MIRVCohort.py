@@ -25,8 +25,9 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from MIRV import ensureDependencies  # importing MIRV also puts MIRVLib on sys.path in development mode
+from MIRVLib.options import DEFAULT_STRATEGIES as SIMULATED_STRATEGIES  # standard library only
 
-DEFAULT_STRATEGIES = "random:2,random:3,per-site:2,per-site:3,recist-like,recist"
+DEFAULT_STRATEGIES = ",".join(SIMULATED_STRATEGIES)  # the parameter node stores them as one text field
 
 
 class MIRVCohort(ScriptedLoadableModule):
