@@ -220,7 +220,7 @@ def extract_lesion(
         if lesion.error:
             return _error(prepared, lesion, lesion.error)
         try:
-            mask, note = conform_mask(lesion.mask, prepared.image, lesion.name)
+            mask, note = conform_mask(lesion.mask, prepared.image, lesion.name, lesion.source)
         except MaskGeometryError as error:
             return _error(prepared, lesion, str(error))
         if note:
@@ -461,10 +461,11 @@ def lesion_checks(image: sitk.Image, lesions: Sequence[Lesion]) -> dict[str, lis
         if lesion.error:
             continue
         try:
-            lesion.mask, note = conform_mask(lesion.mask, image, lesion.name)
+            lesion.mask, note = conform_mask(lesion.mask, image, lesion.name, lesion.source)
         except MaskGeometryError as error:
             lesion.error = str(error)
             continue
+        lesion.source = None
         if note:
             notes[lesion.name].append(note)
         usable.append(lesion)
@@ -475,11 +476,11 @@ def lesion_checks(image: sitk.Image, lesions: Sequence[Lesion]) -> dict[str, lis
         bounds = array_bounds(array)
         boxes.append((start + bounds[0], start + bounds[1]) if bounds else None)
     upper = np.array(list(reversed(image.GetSize()))) - 1  # array (z, y, x) order
-    axes = "zyx"
+    axes = "zyx"[-image.GetDimension():]
     for lesion, box in zip(usable, boxes):
         if box is None:
             continue
-        touching = [axes[i] for i in range(3) if box[0][i] == 0 or box[1][i] == upper[i]]
+        touching = [axes[i] for i in range(len(axes)) if box[0][i] == 0 or box[1][i] == upper[i]]
         if touching:
             notes[lesion.name].append(
                 f"lesion '{lesion.name}' touches the image border along {', '.join(touching)}; it may be cut off"

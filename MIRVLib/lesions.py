@@ -12,7 +12,7 @@ import csv
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +33,47 @@ class MaskGeometryError(ValueError):
     """A mask cannot be placed on the image grid (different orientation or outside the image)."""
 
 
+@dataclass(frozen=True)
+class SourceGrid:
+    """The voxel grid a lesion's box was cut from (a labelmap's, a segmentation file's) and the box's place in it.
+
+    Readers keep only each lesion's bounding box. When the source grid is not the image grid, the box is put
+    back on its source grid before nearest-neighbour resampling, so the result is that of the whole source
+    mask: ties at exact half-voxel positions depend on the grid's origin, which a box's own origin (source
+    origin + index × spacing, rounded) only approximates.
+    """
+
+    size: tuple[int, ...]
+    spacing: tuple[float, ...]
+    origin: tuple[float, ...]
+    direction: tuple[float, ...]
+    index: tuple[int, ...]  # (x, y, z) source index of the box's first voxel
+
+    @classmethod
+    def of(cls, image: sitk.Image, index: Sequence[int] | None = None) -> SourceGrid:
+        index = tuple(int(i) for i in index) if index is not None else (0,) * image.GetDimension()
+        return cls(image.GetSize(), image.GetSpacing(), image.GetOrigin(), image.GetDirection(), index)
+
+    def whole(self, box: sitk.Image) -> sitk.Image:
+        """``box`` pasted into an empty UInt8 image with this grid (the source mask it was cut from)."""
+        whole = sitk.Image(self.size, sitk.sitkUInt8)
+        whole.SetSpacing(self.spacing)
+        whole.SetOrigin(self.origin)
+        whole.SetDirection(self.direction)
+        whole[tuple(slice(i, i + n) for i, n in zip(self.index, box.GetSize()))] = sitk.Cast(box, sitk.sitkUInt8)
+        return whole
+
+
 @dataclass
 class Lesion:
     """One lesion: a binary (UInt8, 0/1) mask; once through :func:`conform_mask`, the lesion's bounding box
     cut out of the image grid (:func:`full_mask` pastes it back into a whole-image mask where one is needed).
 
     Keeping only the box matters on thin-slice CT: a 512×512×400 mask is 100 MB per lesion, its box a few
-    hundred kB. ``error`` marks a lesion that was read but cannot be used (its row gets ``Status = "error: ..."``).
-    Pickling stores only the mask's bounding box, so sending lesions to worker processes is cheap.
+    hundred kB. Readers already cut boxes; ``source`` then says which grid they came from (None once the
+    mask is conformed, or when ``mask`` is a whole mask). ``error`` marks a lesion that was read but cannot be
+    used (its row gets ``Status = "error: ..."``). Pickling stores only the mask's bounding box, so sending
+    lesions to worker processes is cheap.
     """
 
     name: str
@@ -50,6 +83,7 @@ class Lesion:
     segment_id: str | None = None
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    source: SourceGrid | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -146,33 +180,33 @@ def load_image(path: str | os.PathLike[str]) -> sitk.Image:
         raise ValueError(f"cannot read image {path}: {str(error).strip().splitlines()[-1]}") from error
 
 
-def _same_grid(a: sitk.Image, b: sitk.Image) -> bool:
-    spacing = np.array(a.GetSpacing())
+def _same_grid(grid: SourceGrid, reference: sitk.Image) -> bool:
+    spacing = np.array(grid.spacing)
     return (
-        a.GetSize() == b.GetSize()
-        and np.allclose(a.GetSpacing(), b.GetSpacing(), rtol=GRID_TOLERANCE, atol=0)
-        and np.allclose(a.GetOrigin(), b.GetOrigin(), rtol=0, atol=GRID_TOLERANCE * spacing.min())
-        and np.allclose(a.GetDirection(), b.GetDirection(), atol=GRID_TOLERANCE)
+        grid.size == reference.GetSize()
+        and np.allclose(grid.spacing, reference.GetSpacing(), rtol=GRID_TOLERANCE, atol=0)
+        and np.allclose(grid.origin, reference.GetOrigin(), rtol=0, atol=GRID_TOLERANCE * spacing.min())
+        and np.allclose(grid.direction, reference.GetDirection(), atol=GRID_TOLERANCE)
     )
 
 
-def _grid_offset(mask: sitk.Image, reference: sitk.Image) -> np.ndarray:
-    """Continuous reference index (x, y, z) of the mask's first voxel."""
-    return np.array(reference.TransformPhysicalPointToContinuousIndex(mask.GetOrigin()))
+def _grid_offset(grid: SourceGrid, reference: sitk.Image) -> np.ndarray:
+    """Continuous reference index (x, y, z) of the grid's first voxel."""
+    return np.array(reference.TransformPhysicalPointToContinuousIndex(grid.origin))
 
 
-def _is_sub_grid(mask: sitk.Image, reference: sitk.Image) -> bool:
-    offset = _grid_offset(mask, reference)
+def _is_sub_grid(grid: SourceGrid, reference: sitk.Image) -> bool:
+    offset = _grid_offset(grid, reference)
     return (
-        np.allclose(mask.GetSpacing(), reference.GetSpacing(), rtol=GRID_TOLERANCE, atol=0)
-        and np.allclose(mask.GetDirection(), reference.GetDirection(), atol=GRID_TOLERANCE)
+        np.allclose(grid.spacing, reference.GetSpacing(), rtol=GRID_TOLERANCE, atol=0)
+        and np.allclose(grid.direction, reference.GetDirection(), atol=GRID_TOLERANCE)
         and np.allclose(offset, np.round(offset), atol=GRID_TOLERANCE * 10)
     )
 
 
 def mask_offset(mask: sitk.Image, reference: sitk.Image) -> list[int]:
     """Reference index (x, y, z) of the first voxel of a mask that lies on the reference grid (a conformed mask)."""
-    return [int(v) for v in np.round(_grid_offset(mask, reference))]
+    return [int(v) for v in np.round(_grid_offset(SourceGrid.of(mask), reference))]
 
 
 def _cut_out(voxels: np.ndarray, reference: sitk.Image, offset: Sequence[int] | None = None) -> sitk.Image:
@@ -187,7 +221,7 @@ def _cut_out(voxels: np.ndarray, reference: sitk.Image, offset: Sequence[int] | 
         box, index = np.zeros((1,) * voxels.ndim, np.uint8), [0] * voxels.ndim
     else:
         box = (voxels[tuple(slice(lo, hi + 1) for lo, hi in zip(*bounds))] != 0).astype(np.uint8)
-        index = [int(o) + lo for o, lo in zip(offset or [0] * voxels.ndim, reversed(bounds[0]))]
+        index = [int(o) + lo for o, lo in zip([0] * voxels.ndim if offset is None else offset, reversed(bounds[0]))]
     mask = sitk.GetImageFromArray(box)
     mask.SetSpacing(reference.GetSpacing())
     mask.SetDirection(reference.GetDirection())
@@ -202,19 +236,22 @@ def full_mask(mask: sitk.Image, reference: sitk.Image) -> sitk.Image:
     half-voxel positions depend on the input origin) and Slicer segments on the volume's geometry.
     """
     offset = mask_offset(mask, reference)
-    full = sitk.Image(reference.GetSize(), sitk.sitkUInt8)
-    full.CopyInformation(reference)
-    full[tuple(slice(o, o + n) for o, n in zip(offset, mask.GetSize()))] = mask  # in place
-    return full
+    inside = all(0 <= o and o + n <= size for o, n, size in zip(offset, mask.GetSize(), reference.GetSize()))
+    if not (inside and _is_sub_grid(SourceGrid.of(mask), reference)):
+        raise MaskGeometryError("the mask is not a part of the image grid; conform it first (conform_mask)")
+    return SourceGrid.of(reference, offset).whole(mask)
 
 
-def conform_mask(mask: sitk.Image, reference: sitk.Image, name: str = "") -> tuple[sitk.Image, str | None]:
+def conform_mask(
+    mask: sitk.Image, reference: sitk.Image, name: str = "", source: SourceGrid | None = None
+) -> tuple[sitk.Image, str | None]:
     """The lesion's bounding box on the reference grid as a binary UInt8 mask, and a note when it had to be resampled.
 
-    Same grid (within rounding), or part of it (a Slicer segmentation cropped to its segments' extent, or an
-    already conformed mask): the box is cut out exactly. Same orientation, lesion inside the image, other
-    voxel grid: nearest-neighbour resampling onto the image grid first (with a note). Anything else raises
-    :class:`MaskGeometryError` naming the lesion.
+    ``source``: the grid ``mask`` (a box) was cut from (:attr:`Lesion.source`); without it ``mask`` is its own
+    grid. Same grid (within rounding), or part of it (a Slicer segmentation cropped to its segments' extent, or
+    an already conformed mask): the box is cut out exactly. Same orientation, lesion inside the image, other
+    voxel grid: the whole source mask is resampled onto the image grid with nearest neighbour (with a note).
+    Anything else raises :class:`MaskGeometryError` naming the lesion.
     """
     label = f"lesion '{name}'" if name else "mask"
     if mask.GetNumberOfComponentsPerPixel() != 1:
@@ -222,16 +259,18 @@ def conform_mask(mask: sitk.Image, reference: sitk.Image, name: str = "") -> tup
         raise MaskGeometryError(f"{label}: expected a scalar mask, got {components} components")
     if mask.GetDimension() != reference.GetDimension():
         raise MaskGeometryError(f"{label}: mask is {mask.GetDimension()}D, image is {reference.GetDimension()}D")
-    if _same_grid(mask, reference):
-        return _cut_out(sitk.GetArrayViewFromImage(mask), reference), None
-    if not np.allclose(mask.GetDirection(), reference.GetDirection(), atol=1e-3):
+    grid = source or SourceGrid.of(mask)
+    voxels = sitk.GetArrayViewFromImage(mask)
+    if _same_grid(grid, reference):
+        return _cut_out(voxels, reference, grid.index), None
+    if not np.allclose(grid.direction, reference.GetDirection(), atol=1e-3):
         raise MaskGeometryError(
-            f"{label}: mask orientation {np.round(mask.GetDirection(), 4).tolist()} differs from the image "
+            f"{label}: mask orientation {np.round(grid.direction, 4).tolist()} differs from the image "
             f"orientation {np.round(reference.GetDirection(), 4).tolist()}"
         )
-    bounds = array_bounds(sitk.GetArrayViewFromImage(mask))
+    bounds = array_bounds(voxels)
     if bounds is None:
-        return _cut_out(sitk.GetArrayViewFromImage(mask), reference), None
+        return _cut_out(voxels, reference), None
     corners = []
     for index in ([lo - 0.5 for lo in reversed(bounds[0])], [hi + 0.5 for hi in reversed(bounds[1])]):
         point = mask.TransformContinuousIndexToPhysicalPoint(index)
@@ -243,12 +282,14 @@ def conform_mask(mask: sitk.Image, reference: sitk.Image, name: str = "") -> tup
             f"{label}: the segmented voxels reach outside the image (continuous index {np.round(low, 2).tolist()}"
             f" .. {np.round(high, 2).tolist()}, image size {list(reference.GetSize())})"
         )
-    if _is_sub_grid(mask, reference):
-        return _cut_out(sitk.GetArrayViewFromImage(mask), reference, mask_offset(mask, reference)), None
-    binary = sitk.Cast(sitk.NotEqual(mask, 0), sitk.sitkUInt8)
+    if _is_sub_grid(grid, reference):
+        offset = [int(o) + i for o, i in zip(np.round(_grid_offset(grid, reference)), grid.index)]
+        return _cut_out(voxels, reference, offset), None
+    whole = mask if source is None else source.whole(mask)
+    binary = sitk.Cast(sitk.NotEqual(whole, 0), sitk.sitkUInt8)
     resampled = sitk.Resample(binary, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
     note = (
-        f"{label}: mask grid (size {list(mask.GetSize())}, spacing {np.round(mask.GetSpacing(), 4).tolist()}) "
+        f"{label}: mask grid (size {list(grid.size)}, spacing {np.round(grid.spacing, 4).tolist()}) "
         "differs from the image grid; resampled with nearest neighbour"
     )
     return _cut_out(sitk.GetArrayViewFromImage(resampled), reference), note
@@ -275,35 +316,32 @@ def _site_from_segment(segment: dict[str, Any]) -> str | None:
     return None
 
 
-def _image_from_ijk(voxels: np.ndarray, ijk_to_lps: np.ndarray) -> sitk.Image:
-    """A SimpleITK image from an (i, j, k) array and its 4×4 IJK→LPS matrix (slicerio's layout)."""
+def _grid_from_ijk(ijk_to_lps: np.ndarray) -> sitk.Image:
+    """A one-voxel image carrying the geometry of a 4×4 IJK→LPS matrix (slicerio's layout): the grid's
+    index↔physical arithmetic, done by ITK as for any image."""
     matrix = np.asarray(ijk_to_lps, dtype=float)
     spacing = np.linalg.norm(matrix[:3, :3], axis=0)
-    image = sitk.GetImageFromArray(np.ascontiguousarray(np.transpose(voxels, (2, 1, 0))))
-    image.SetSpacing(spacing.tolist())
-    image.SetOrigin(matrix[:3, 3].tolist())
-    image.SetDirection((matrix[:3, :3] / spacing).flatten().tolist())
-    return image
+    grid = sitk.Image([1, 1, 1], sitk.sitkUInt8)
+    grid.SetSpacing(spacing.tolist())
+    grid.SetOrigin(matrix[:3, 3].tolist())
+    grid.SetDirection((matrix[:3, :3] / spacing).flatten().tolist())
+    return grid
 
 
 def _lesions_from_seg_nrrd(path: Path) -> list[Lesion]:
     import slicerio
 
     segmentation = slicerio.read_segmentation(str(path))
+    grid = _grid_from_ijk(segmentation["ijkToLPS"])
     lesions = []
-    ijk_to_lps = np.asarray(segmentation["ijkToLPS"], dtype=float)
     for segment in segmentation["segments"]:
-        voxels = slicerio.segment_mask(segmentation, segment)
-        bounds = array_bounds(voxels)  # keep the segment's box only (i, j, k order here)
-        low = bounds[0] if bounds else [0] * voxels.ndim
-        high = bounds[1] if bounds else [0] * voxels.ndim
-        box = voxels[tuple(slice(lo, hi + 1) for lo, hi in zip(low, high))].astype(np.uint8)
-        matrix = ijk_to_lps.copy()
-        matrix[:3, 3] += matrix[:3, :3] @ np.array(low, dtype=float)
-        mask = _image_from_ijk(box, matrix)
+        voxels = slicerio.segment_mask(segmentation, segment)  # (i, j, k)
+        box = _cut_out(np.transpose(voxels, (2, 1, 0)), grid)  # a (k, j, i) view: no copy of the volume
+        source = SourceGrid(tuple(voxels.shape), grid.GetSpacing(), grid.GetOrigin(), grid.GetDirection(),
+                            tuple(mask_offset(box, grid)))
         color = tuple(float(c) for c in segment["color"]) if "color" in segment else None
         name = segment.get("name", segment["id"])
-        lesions.append(Lesion(name, mask, _site_from_segment(segment), color, segment["id"]))
+        lesions.append(Lesion(name, box, _site_from_segment(segment), color, segment["id"], source=source))
     return lesions
 
 
@@ -317,9 +355,9 @@ def _lesions_from_labelmap(path: Path, names: dict[str, str] | None) -> list[Les
         log.warning("%s: the labelmap contains no lesion (all voxels are 0)", path)
     lesions = []
     for value in labels:
-        mask = _cut_out(array == value, labelmap)
+        box = _cut_out(array == value, labelmap)
         name = (names or {}).get(str(value), str(value))
-        lesions.append(Lesion(name, mask, segment_id=str(value)))
+        lesions.append(Lesion(name, box, segment_id=str(value), source=SourceGrid.of(labelmap, mask_offset(box, labelmap))))
     if names:
         unused = sorted(set(names) - {str(v) for v in labels})
         if unused:
@@ -352,12 +390,14 @@ def split_connected_components(lesion: Lesion, min_voxels: int = 1) -> list[Lesi
     if len(kept) < len(counts):
         dropped = len(counts) - len(kept)
         log.info("lesion '%s': %d component(s) below %d voxels dropped", lesion.name, dropped, min_voxels)
+    base = lesion.source or SourceGrid.of(lesion.mask)  # the grid the lesion's mask is indexed on
     parts = []
     for label in kept:
-        mask = _cut_out(array == label, lesion.mask)
+        box = _cut_out(array == label, lesion.mask)
+        index = tuple(b + i for b, i in zip(base.index, mask_offset(box, lesion.mask)))
         name = lesion.name if len(kept) == 1 else f"{lesion.name}-{label}"
         segment_id = lesion.segment_id if len(kept) == 1 else f"{lesion.segment_id or lesion.name}#{label}"
-        parts.append(Lesion(name, mask, lesion.site, lesion.color, segment_id))
+        parts.append(Lesion(name, box, lesion.site, lesion.color, segment_id, source=replace(base, index=index)))
     return parts
 
 
@@ -401,11 +441,12 @@ def conform_lesions(lesions: Sequence[Lesion], reference: sitk.Image, source: st
     """Put every lesion mask on the image grid (:func:`conform_mask`); one that cannot be gets ``error`` set."""
     for lesion in lesions:
         try:
-            lesion.mask, note = conform_mask(lesion.mask, reference, lesion.name)
+            lesion.mask, note = conform_mask(lesion.mask, reference, lesion.name, lesion.source)
         except MaskGeometryError as error:
             lesion.error = f"{source}: {error}"
             log.warning("%s", lesion.error)
             continue
+        lesion.source = None
         if note:
             lesion.notes.append(note)
 

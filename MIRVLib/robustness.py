@@ -49,7 +49,7 @@ def perturb_mask(mask: sitk.Image, radius_mm: float, mode: str) -> sitk.Image:
             changed = ndimage.distance_transform_edt(crop, sampling=spacing) > radius_mm
         else:
             changed = ndimage.distance_transform_edt(~crop, sampling=spacing) <= radius_mm
-        result[region] = changed[1:-1, 1:-1, 1:-1]
+        result[region] = changed[(slice(1, -1),) * changed.ndim]
     perturbed = sitk.GetImageFromArray(result)
     perturbed.CopyInformation(mask)
     return perturbed

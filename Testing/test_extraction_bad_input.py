@@ -124,3 +124,16 @@ def test_all_lesions_failing_still_gives_the_feature_columns(ct, preset):
     assert list(result.features.columns) == list(good.columns)
     assert list(result.features.columns[:5]) == list(METADATA_COLUMNS)
     assert result.features.iloc[0, 5:].isna().all()
+
+
+def test_border_and_overlap_checks_on_a_2d_image():
+    from MIRVLib.extraction import lesion_checks
+
+    image = sitk.GetImageFromArray(np.zeros((40, 50), np.int16))
+    edge, inner = np.zeros((40, 50), np.uint8), np.zeros((40, 50), np.uint8)
+    edge[0:10, 10:20] = 1  # touches the first row (y)
+    inner[5:15, 15:25] = 1  # shares a 5×5 corner with it
+    lesions = [Lesion(name, sitk.GetImageFromArray(voxels)) for name, voxels in (("edge", edge), ("inner", inner))]
+    notes = lesion_checks(image, lesions)
+    assert notes["edge"][0] == "lesion 'edge' touches the image border along y; it may be cut off"
+    assert notes["inner"] == ["lesions 'edge' and 'inner' overlap by 25 voxels; each keeps its full mask"]

@@ -183,3 +183,51 @@ def test_array_bounds_in_any_memory_order():
         hits = np.nonzero(array)
         assert array_bounds(array) == ([int(h.min()) for h in hits], [int(h.max()) for h in hits])
     assert array_bounds(np.zeros((4, 4, 4), bool).T) is None
+
+
+def test_a_mask_on_another_grid_is_resampled_as_its_whole_source(tmp_path):
+    """A 5-mm labelmap on a 2.5-mm CT: nearest-neighbour lookups land on exact half voxels, where the result
+    depends on the grid's origin. Readers keep only boxes, yet every format must give what resampling the
+    whole source mask gives (PyRadiomics' correctMask does the same)."""
+    origin, in_plane = (-147.1, -33.0, 2.7), 0.9765625
+    ct = sitk.Image((64, 64, 40), sitk.sitkInt16)
+    ct.SetSpacing((in_plane, in_plane, 2.5))
+    ct.SetOrigin(origin)
+    voxels = np.zeros((20, 64, 64), np.uint8)
+    voxels[6:12, 20:40, 20:40] = 1
+    labelmap = sitk.GetImageFromArray(voxels)
+    labelmap.SetSpacing((in_plane, in_plane, 5.0))
+    labelmap.SetOrigin(origin)
+    expected = sitk.Resample(labelmap, ct, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    (tmp_path / "folder").mkdir()
+    sitk.WriteImage(labelmap, str(tmp_path / "labels.nrrd"))
+    sitk.WriteImage(labelmap, str(tmp_path / "folder" / "met.nrrd"))
+    for source in ("labels.nrrd", "folder", write_seg_nrrd({"met": labelmap}, tmp_path / "met.seg.nrrd").name):
+        (lesion,) = load_lesions(tmp_path / source, ct)
+        assert lesion.source is None and lesion.notes[0].endswith("resampled with nearest neighbour"), source
+        _assert_is_box_of(lesion.mask, ct, expected)
+
+
+def test_a_grid_equal_within_rounding_is_the_same_grid(tmp_path):
+    """Slice spacing 1 mm vs 1.00005 mm over 400 slices: the same grid (no resampling, no warning), however far
+    from the first slice the lesion lies."""
+    ct = sitk.Image((32, 32, 400), sitk.sitkInt16)
+    ct.SetSpacing((0.7, 0.7, 1.0))
+    ct.SetOrigin((-10.0, 5.0, -300.0))
+    voxels = np.zeros((400, 32, 32), np.uint8)
+    voxels[300:310, 10:20, 10:20] = 1
+    labelmap = sitk.GetImageFromArray(voxels)
+    labelmap.SetSpacing((0.7, 0.7, 1.00005))
+    labelmap.SetOrigin(ct.GetOrigin())
+    sitk.WriteImage(labelmap, str(tmp_path / "labels.nrrd"))
+    (lesion,) = load_lesions(tmp_path / "labels.nrrd", ct)
+    assert lesion.notes == []
+    np.testing.assert_array_equal(_whole(lesion.mask, ct), voxels)
+
+
+def test_full_mask_refuses_a_mask_off_the_image_grid(ct):
+    box, _ = conform_mask(ball_mask(ct, (30, 32, 10), 6), ct, "x")
+    shifted = sitk.Image(box)
+    shifted.SetOrigin([o + 0.3 for o in box.GetOrigin()])
+    with pytest.raises(ValueError, match="not a part of the image grid"):
+        full_mask(shifted, ct)

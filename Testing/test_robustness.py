@@ -34,6 +34,14 @@ def test_erode_and_dilate_by_one_mm_on_a_1mm_grid():
     assert _count(perturb_mask(single, 1.0, "erode")) == 0
 
 
+def test_a_2d_lesion_is_perturbed_in_its_plane():
+    square = np.zeros((12, 12), np.uint8)
+    square[3:8, 3:8] = 1  # 5×5 on a 1-mm grid
+    mask = sitk.GetImageFromArray(square)
+    assert _count(perturb_mask(mask, 1.0, "erode")) == 9
+    assert _count(perturb_mask(mask, 1.0, "dilate")) == 25 + 4 * 5
+
+
 def test_anisotropic_grid_moves_only_the_in_plane_contour():
     cube = _cube((0.5, 0.5, 5.0))  # 1 mm = 2 voxels in-plane, less than one slice
     eroded = sitk.GetArrayFromImage(perturb_mask(cube, 1.0, "erode"))
