@@ -17,6 +17,9 @@ operations in the same order, so every feature is equal to PyRadiomics' own, bit
   calls get fresh C-ordered float64 arrays, so numpy picks the same (SIMD) kernel for them.
 
 Testing/test_fast_texture.py checks all of it, value by value, on random, synthetic and real-CT input.
+Because exactness rests on NumPy's summation order and ``pow`` kernels, :func:`install` also checks it once
+per process on a small random lesion (a few milliseconds) and keeps PyRadiomics' own class if any value
+differs, e.g. inside a Slicer whose NumPy is not the one tested.
 
 :func:`install` makes a ``RadiomicsFeatureExtractor`` use these classes.
 """
@@ -24,10 +27,12 @@ Testing/test_fast_texture.py checks all of it, value by value, on random, synthe
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 from typing import Any
 
 import numpy
+import SimpleITK as sitk
 from radiomics import featureextractor, getFeatureClasses, glcm
 
 logger = logging.getLogger("radiomics.featureextractor")
@@ -147,7 +152,32 @@ class FastFeatureExtractor(featureextractor.RadiomicsFeatureExtractor):
         return featureVector
 
 
+@functools.cache
+def agrees_with_pyradiomics() -> bool:
+    """Whether :class:`FastGLCM` gives PyRadiomics' values bit for bit with this NumPy (checked once per process).
+
+    A random 8×10×12 lesion with ~40 gray levels: all 13 angles, every GLCM feature, compared with ``==``.
+    """
+    rng = numpy.random.default_rng(20261122)
+    image = sitk.GetImageFromArray(rng.integers(-200, 800, (8, 10, 12)).astype(numpy.float64))
+    mask = sitk.GetImageFromArray((rng.random((8, 10, 12)) < 0.7).astype(numpy.uint8))
+    settings = {"binWidth": 25, "label": 1}
+    fast, reference = FastGLCM(image, mask, **settings), glcm.RadiomicsGLCM(image, mask, **settings)
+    # SumAverage only adds a log line (it equals 2 × JointAverage on symmetrical matrices)
+    names = [name for name, deprecated in FastGLCM.getFeatureNames().items() if not deprecated and name != "SumAverage"]
+    for feature_class in (fast, reference):
+        for name in names:
+            feature_class.enableFeatureByName(name)
+    expected, got = reference.execute(), fast.execute()
+    same = all(numpy.array_equal(got[name], value, equal_nan=True) for name, value in expected.items())
+    if not same:
+        logger.warning("MIRV's fast GLCM differs from PyRadiomics with NumPy %s; using PyRadiomics' own GLCM",
+                       numpy.__version__)
+    return same
+
+
 def install(extractor: featureextractor.RadiomicsFeatureExtractor) -> featureextractor.RadiomicsFeatureExtractor:
-    """Make ``extractor`` (settings kept) compute with the fast classes; returns it."""
-    extractor.__class__ = FastFeatureExtractor
+    """Make ``extractor`` (settings kept) compute with the fast classes, if they are exact here; returns it."""
+    if agrees_with_pyradiomics():
+        extractor.__class__ = FastFeatureExtractor
     return extractor

@@ -182,3 +182,19 @@ def test_install_uses_the_fast_classes(monkeypatch, real_crops):
     _, image, mask = real_crops[0]
     extractor.execute(image, mask, label=1)
     assert len(calls) == 1 and FAST_CLASSES["glcm"] is FastGLCM
+
+
+def test_install_checks_exactness_with_this_numpy_and_otherwise_keeps_pyradiomics(monkeypatch):
+    """The bit-identity rests on NumPy's summation order; install() verifies it at run time (cached per process)."""
+    from MIRVLib import fast_texture
+
+    assert fast_texture.agrees_with_pyradiomics()  # the NumPy pinned for this project
+    off_by_an_ulp = lambda self: np.nextafter(glcm.RadiomicsGLCM.getClusterProminenceFeatureValue(self), np.inf)  # noqa: E731
+    monkeypatch.setattr(FastGLCM, "getClusterProminenceFeatureValue", off_by_an_ulp)  # as another NumPy might
+    fast_texture.agrees_with_pyradiomics.cache_clear()
+    try:
+        assert not fast_texture.agrees_with_pyradiomics()
+        extractor = install(featureextractor.RadiomicsFeatureExtractor())
+        assert type(extractor) is featureextractor.RadiomicsFeatureExtractor
+    finally:
+        fast_texture.agrees_with_pyradiomics.cache_clear()
