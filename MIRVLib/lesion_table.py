@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from MIRVLib.lesion_columns import (  # noqa: F401  (the table's column names, re-exported)
-    ID_COLUMNS, ITH_SCORE, LESION_ID, METADATA_COLUMNS, PATIENT_ID, SEGMENT_ID, SITE, STATUS, STATUS_OK,
+    ID_COLUMNS, LESION_ID, METADATA_COLUMNS, PATIENT_ID, SEGMENT_ID, SITE, STATUS, STATUS_OK,
 )
 from MIRVLib.options import NONFINITE_POLICIES, NonFinitePolicy
 from MIRVLib.provenance import atomic_write_csv, sha256_frame
