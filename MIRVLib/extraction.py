@@ -192,6 +192,13 @@ def _extractor(preset: Preset) -> tuple[Any, dict[str, Any]]:
     return cached
 
 
+def _uses_fast_glcm() -> bool:
+    """Whether this process computes GLCM features with :mod:`MIRVLib.fast_texture` (exact with this NumPy)."""
+    from MIRVLib.fast_texture import agrees_with_pyradiomics
+
+    return agrees_with_pyradiomics()
+
+
 def _row(prepared: PreparedImage, lesion: Lesion, status: str) -> dict[str, Any]:
     return {
         PATIENT_ID: prepared.patient_id, LESION_ID: lesion.name, SEGMENT_ID: lesion.segment_id or "",
@@ -551,6 +558,7 @@ def extract_patient(
         "preset": {"name": preset_obj.name, "path": preset_obj.path, "sha256": preset_obj.sha256},
         "image": {"source": prepared.source, "sha256": prepared.sha256, "geometry": prepared.geometry},
         "engine": "MIRVLib.extraction: PyRadiomics on lesion crops resampled onto PyRadiomics' own grid",
+        "fastGLCM": _uses_fast_glcm(),
         "jobs": jobs,
         "imageWarnings": prepared.warnings,
         "lesions": [

@@ -60,7 +60,7 @@ class SourceGrid:
         whole.SetSpacing(self.spacing)
         whole.SetOrigin(self.origin)
         whole.SetDirection(self.direction)
-        whole[tuple(slice(i, i + n) for i, n in zip(self.index, box.GetSize()))] = sitk.Cast(box, sitk.sitkUInt8)
+        whole[tuple(slice(i, i + n) for i, n in zip(self.index, box.GetSize()))] = sitk.NotEqual(box, 0)  # UInt8 0/1
         return whole
 
 

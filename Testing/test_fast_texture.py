@@ -184,17 +184,26 @@ def test_install_uses_the_fast_classes(monkeypatch, real_crops):
     assert len(calls) == 1 and FAST_CLASSES["glcm"] is FastGLCM
 
 
-def test_install_checks_exactness_with_this_numpy_and_otherwise_keeps_pyradiomics(monkeypatch):
+def test_install_checks_exactness_with_this_numpy_and_otherwise_keeps_pyradiomics(monkeypatch, caplog):
     """The bit-identity rests on NumPy's summation order; install() verifies it at run time (cached per process)."""
-    from MIRVLib import fast_texture
+    from MIRVLib import extraction, fast_texture
 
     assert fast_texture.agrees_with_pyradiomics()  # the NumPy pinned for this project
     off_by_an_ulp = lambda self: np.nextafter(glcm.RadiomicsGLCM.getClusterProminenceFeatureValue(self), np.inf)  # noqa: E731
     monkeypatch.setattr(FastGLCM, "getClusterProminenceFeatureValue", off_by_an_ulp)  # as another NumPy might
     fast_texture.agrees_with_pyradiomics.cache_clear()
+    monkeypatch.setattr(extraction, "_EXTRACTORS", {})  # build afresh; the cached extractors come back afterwards
     try:
-        assert not fast_texture.agrees_with_pyradiomics()
-        extractor = install(featureextractor.RadiomicsFeatureExtractor())
+        with caplog.at_level(logging.WARNING, logger="MIRVLib.fast_texture"):
+            extractor, _ = extraction._extractor(load_preset("Henry2022"))  # as extract_lesion builds it
         assert type(extractor) is featureextractor.RadiomicsFeatureExtractor
+        assert "fast GLCM differs from PyRadiomics" in caplog.text  # not hidden by MIRV's quiet radiomics logs
+        monkeypatch.setattr(fast_texture, "_cell_groups", _raise)  # a NumPy whose API changed
+        fast_texture.agrees_with_pyradiomics.cache_clear()
+        assert not fast_texture.agrees_with_pyradiomics()
     finally:
         fast_texture.agrees_with_pyradiomics.cache_clear()
+
+
+def _raise(*args, **kwargs):
+    raise TypeError("unique() got an unexpected keyword argument")

@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from MIRVLib.lesions import Lesion, array_bounds, conform_mask, full_mask, load_image, load_lesions, mask_offset
+from MIRVLib.lesions import (
+    Lesion, SourceGrid, array_bounds, conform_mask, full_mask, load_image, load_lesions, mask_offset,
+)
 from pyradiomics_data import ball_mask, synthetic_ct, write_labelmap, write_seg_nrrd
 
 
@@ -231,3 +233,11 @@ def test_full_mask_refuses_a_mask_off_the_image_grid(ct):
     shifted.SetOrigin([o + 0.3 for o in box.GetOrigin()])
     with pytest.raises(ValueError, match="not a part of the image grid"):
         full_mask(shifted, ct)
+
+
+def test_source_grid_puts_any_nonzero_box_back_as_ones(ct):
+    box = sitk.GetImageFromArray(np.full((2, 3, 4), 0.5))  # not UInt8, not 0/1
+    whole = _array(SourceGrid.of(ct, (5, 6, 7)).whole(box))
+    expected = np.zeros(whole.shape, np.uint8)
+    expected[7:9, 6:9, 5:9] = 1
+    np.testing.assert_array_equal(whole, expected)
