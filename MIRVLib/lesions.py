@@ -3,7 +3,8 @@
 Inputs: an image file (NRRD, NIfTI, MHA, ...) or a DICOM series folder; lesions from a Slicer ``.seg.nrrd``
 (names, colours, overlapping layers, terminology → site), a multi-label labelmap (one label per lesion,
 optional label→name CSV) or a folder of binary masks. Every lesion mask ends up on the image grid
-(:func:`conform_mask`), because PyRadiomics anchors its resampling grid to the mask's index grid.
+(:func:`conform_mask`), because PyRadiomics anchors its resampling grid to the mask's index grid, and as
+only its bounding box (:func:`full_mask` gives the whole-image mask back where one is needed).
 """
 
 from __future__ import annotations
