@@ -462,20 +462,9 @@ def lesion_checks(image: sitk.Image, lesions: Sequence[Lesion]) -> dict[str, lis
 
     Lesions whose mask cannot be put on the image grid get ``error`` set here (their rows fail).
     """
+    conform_lesions(lesions, image)
     notes: dict[str, list[str]] = {lesion.name: list(lesion.notes) for lesion in lesions}
-    usable = []
-    for lesion in lesions:
-        if lesion.error:
-            continue
-        try:
-            lesion.mask, note = conform_mask(lesion.mask, image, lesion.name, lesion.source)
-        except MaskGeometryError as error:
-            lesion.error = str(error)
-            continue
-        lesion.source = None
-        if note:
-            notes[lesion.name].append(note)
-        usable.append(lesion)
+    usable = [lesion for lesion in lesions if not lesion.error]
     arrays = [sitk.GetArrayViewFromImage(lesion.mask) for lesion in usable]
     starts = [np.array(mask_offset(lesion.mask, image)[::-1]) for lesion in usable]  # image (z, y, x) index
     boxes = []  # inclusive (z, y, x) image-index bounds of each lesion's voxels

@@ -438,13 +438,19 @@ def load_lesions(
     return lesions
 
 
-def conform_lesions(lesions: Sequence[Lesion], reference: sitk.Image, source: str | os.PathLike[str]) -> None:
-    """Put every lesion mask on the image grid (:func:`conform_mask`); one that cannot be gets ``error`` set."""
+def conform_lesions(
+    lesions: Sequence[Lesion], reference: sitk.Image, source: str | os.PathLike[str] | None = None
+) -> None:
+    """Put every lesion mask on the image grid (:func:`conform_mask`, its note added to ``notes``); one that
+    cannot be gets ``error`` set (prefixed with ``source``, the file the lesions were read from, if given).
+    Lesions already with an ``error`` are left as they are."""
     for lesion in lesions:
+        if lesion.error:
+            continue
         try:
             lesion.mask, note = conform_mask(lesion.mask, reference, lesion.name, lesion.source)
         except MaskGeometryError as error:
-            lesion.error = f"{source}: {error}"
+            lesion.error = f"{source}: {error}" if source is not None else str(error)
             log.warning("%s", lesion.error)
             continue
         lesion.source = None

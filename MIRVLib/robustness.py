@@ -22,9 +22,9 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from MIRVLib.extraction import (
-    LESION_ID, METADATA_COLUMNS, PATIENT_ID, STATUS, STATUS_OK, Preset, extract_patient, lesion_checks, prepare_image,
+    LESION_ID, METADATA_COLUMNS, PATIENT_ID, STATUS, STATUS_OK, Preset, extract_patient, prepare_image,
 )
-from MIRVLib.lesions import Lesion, array_bounds, conform_mask, full_mask
+from MIRVLib.lesions import Lesion, array_bounds, conform_lesions, conform_mask, full_mask
 
 PERTURBATIONS = ("erode", "dilate")
 DEFAULT_THRESHOLD = 0.8
@@ -133,7 +133,7 @@ def run_robustness(
     total, done = len(cases) * 3, 0
     for patient_id, image, lesions in cases:
         prepared = prepare_image(image, preset, patient_id)  # read and hash once for the three variants
-        lesion_checks(prepared.image, lesions)  # masks onto the image grid before they are perturbed
+        conform_lesions(lesions, prepared.image)  # masks onto the image grid before they are perturbed
         variants = {"original": list(lesions),
                     **{m: perturbed_lesions(lesions, radius_mm, m, prepared.image) for m in PERTURBATIONS}}
         for name, variant in variants.items():

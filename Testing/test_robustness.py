@@ -120,3 +120,16 @@ def test_cli_cases_manifest(tmp_path, capsys):
     pd.DataFrame({"PatientID": ["A"], "Image": ["x"]}).to_csv(tmp_path / "bad.csv", index=False)
     assert main(["robustness", "--cases", str(tmp_path / "bad.csv"), "--out", str(out), "--no-progress"]) == 2
     assert "bad.csv: missing column(s) ['Lesions']" in capsys.readouterr().err
+
+
+def test_a_resampled_mask_keeps_its_warning_in_the_provenance(tmp_path):
+    """Masks are put on the image grid before they are perturbed; the resampling note must survive that."""
+    ct = synthetic_ct()
+    mask = ball_mask(ct, (30, 32, 10), 6)
+    finer = sitk.Resample(mask, [s * 2 for s in mask.GetSize()], sitk.Transform(), sitk.sitkNearestNeighbor,
+                          mask.GetOrigin(), [s / 2 for s in mask.GetSpacing()], mask.GetDirection())
+    lesions = [Lesion("finer", finer), Lesion("other", ball_mask(ct, (18, 40, 8), 4))]
+    result = run_robustness([("P1", ct, lesions)], light_preset(tmp_path))
+    warnings = {entry["LesionID"]: entry["warnings"] for entry in result.provenance["cases"][0]["lesions"]}
+    assert any("resampled with nearest neighbour" in w for w in warnings["finer"])
+    assert warnings["other"] == []
