@@ -16,6 +16,10 @@ NONFINITE_POLICIES: tuple[str, ...] = get_args(NonFinitePolicy)
 # MIRVLib.reduction: the feature reduction presets.
 Preset = Literal["paper", "reference"]
 PRESETS: tuple[str, ...] = get_args(Preset)
+# ... and its thresholds (the paper's): variance quantile kept, |Spearman ρ| with volume, redundancy |r|.
+DEFAULT_VARIANCE_QUANTILE = 0.5
+DEFAULT_VOLUME_CORRELATION = 0.1
+DEFAULT_FEATURE_CORRELATION = 0.7
 
 # MIRVLib.response: % volume change below which a lesion responds; an empty follow-up volume's meaning.
 DEFAULT_RESPONSE_THRESHOLD = 33.0

@@ -33,7 +33,13 @@ from scipy.stats import rankdata
 
 from MIRVLib import __version__
 from MIRVLib.lesion_table import ID_COLUMNS, VOLUME_FEATURE, LesionTable
-from MIRVLib.options import PRESETS, Preset
+from MIRVLib.options import (
+    DEFAULT_FEATURE_CORRELATION,
+    DEFAULT_VARIANCE_QUANTILE,
+    DEFAULT_VOLUME_CORRELATION,
+    PRESETS,
+    Preset,
+)
 from MIRVLib.provenance import atomic_write_json, library_versions
 
 log = logging.getLogger(__name__)
@@ -51,9 +57,9 @@ class ReductionSettings:
     """Thresholds of the reduction; defaults are the paper's."""
 
     preset: Preset = "paper"
-    variance_quantile: float = 0.5
-    volume_correlation: float = 0.1
-    feature_correlation: float = 0.7
+    variance_quantile: float = DEFAULT_VARIANCE_QUANTILE
+    volume_correlation: float = DEFAULT_VOLUME_CORRELATION
+    feature_correlation: float = DEFAULT_FEATURE_CORRELATION
     volume_feature: str = VOLUME_FEATURE
 
     def __post_init__(self) -> None:

@@ -6,7 +6,15 @@ import argparse
 import sys
 from dataclasses import asdict
 
-from MIRVLib.options import DEFAULT_RESPONSE_THRESHOLD, MISSING_FOLLOWUP_POLICIES, NONFINITE_POLICIES, PRESETS
+from MIRVLib.options import (
+    DEFAULT_FEATURE_CORRELATION,
+    DEFAULT_RESPONSE_THRESHOLD,
+    DEFAULT_VARIANCE_QUANTILE,
+    DEFAULT_VOLUME_CORRELATION,
+    MISSING_FOLLOWUP_POLICIES,
+    NONFINITE_POLICIES,
+    PRESETS,
+)
 from MIRVLib.provenance import provenance_record, sha256_file
 from MIRVLib.resources import model_path
 
@@ -26,9 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--nonfinite", choices=NONFINITE_POLICIES, default="drop-lesion",
                         help="what to do with NaN/inf feature values (default: drop-lesion, reported)")
-    parser.add_argument("--variance-quantile", type=float, default=0.5, help="keep features with variance >= this quantile")
-    parser.add_argument("--volume-correlation", type=float, default=0.1, help="Spearman threshold with tumour volume")
-    parser.add_argument("--feature-correlation", type=float, default=0.7, help="redundancy threshold between features")
+    parser.add_argument("--variance-quantile", type=float, default=DEFAULT_VARIANCE_QUANTILE,
+                        help="keep features with variance >= this quantile")
+    parser.add_argument("--volume-correlation", type=float, default=DEFAULT_VOLUME_CORRELATION,
+                        help="Spearman threshold with tumour volume")
+    parser.add_argument("--feature-correlation", type=float, default=DEFAULT_FEATURE_CORRELATION,
+                        help="redundancy threshold between features")
     parser.add_argument("--restrict-to", metavar="FEATURES",
                         help="fit only on these features (text file, one per line, or CSV with a Feature column), "
                         "e.g. the segmentation-robust list")
