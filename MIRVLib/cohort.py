@@ -47,12 +47,6 @@ class CohortResult:
     lesion_changes: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
 
-    def patient(self, patient_id: str) -> PatientMIRV:
-        for result in self.mirv:
-            if result.patient_id == patient_id:
-                return result
-        raise KeyError(f"patient {patient_id} is not in this cohort result")
-
 
 def score_cohort(
     table: LesionTable,

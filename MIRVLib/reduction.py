@@ -170,9 +170,6 @@ class FeatureReduction:
         index = pd.MultiIndex.from_frame(table.frame[list(ID_COLUMNS)])
         return pd.DataFrame((values - self.mean) / scale, index=index, columns=list(self.selected))
 
-    def fit_transform(self, table: LesionTable) -> pd.DataFrame:
-        return self.fit(table).transform(table)
-
     def percentile(self, metric: str, values: float | Sequence[float] | np.ndarray) -> np.ndarray:
         """Where patients' MIRV falls in the fitting cohort: % of its patients with a value ≤ each value.
 
