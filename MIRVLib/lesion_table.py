@@ -83,7 +83,7 @@ class LesionTable:
     def subset(self, patient_ids: list[str]) -> LesionTable:
         """The lesions of some patients, e.g. one patient scored with a shipped model."""
         rows = self.frame[self.frame[PATIENT_ID].isin(patient_ids)].reset_index(drop=True)
-        return LesionTable(rows, self.source, self.nonfinite, self.dropped_features, self.dropped_lesions, self.failed_lesions)
+        return replace(self, frame=rows)
 
     @classmethod
     def from_frame(
