@@ -60,10 +60,14 @@ def segment_ids(segmentation_node, segment_ids: Sequence[str] | None = None) -> 
     return list(segment_ids)
 
 
-def lesions_from_segmentation(segmentation_node, volume_node, ids: Sequence[str] | None = None) -> list[Lesion]:
-    """One `Lesion` per segment, its mask the segment's box on the volume's grid (an empty segment is reported by the extraction)."""
+def lesions_from_segmentation(segmentation_node, volume_node, ids: Sequence[str] | None = None,
+                              reference: sitk.Image | None = None) -> list[Lesion]:
+    """One `Lesion` per segment, its mask the segment's box on the volume's grid (an empty segment is reported by the extraction).
+
+    ``reference``: the volume's image if the caller already made it (`sitk_image_from_volume` copies every voxel).
+    """
     _untransformed(segmentation_node, "segmentation")
-    reference = sitk_image_from_volume(volume_node)
+    reference = reference if reference is not None else sitk_image_from_volume(volume_node)
     if not segmentation_node.GetSegmentation().ContainsRepresentation("Binary labelmap"):
         segmentation_node.CreateBinaryLabelmapRepresentation()
     lesions = []

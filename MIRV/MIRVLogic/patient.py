@@ -194,7 +194,7 @@ class MIRVLogic:
             raise ValueError("select a lesion segmentation")
         patient_id = patientID if patientID is not None else volumeNode.GetName()
         image = sitk_image_from_volume(volumeNode)
-        lesions = lesions_from_segmentation(segmentationNode, volumeNode, segmentIDs)
+        lesions = lesions_from_segmentation(segmentationNode, volumeNode, segmentIDs, reference=image)
         if not lesions:
             raise ValueError(f"segmentation '{segmentationNode.GetName()}' has no segments")
         result = extract_patient(image, lesions, preset, patient_id, jobs, progressCallback)
