@@ -160,7 +160,8 @@ def test_restricting_candidates_equals_fitting_on_the_restricted_table(sarc021, 
     for preset in ("paper", "reference"):
         restricted = FeatureReduction(ReductionSettings(preset=preset)).fit(sarc021, candidates)
         on_subset = FeatureReduction(ReductionSettings(preset=preset)).fit(subset)
-        assert restricted.selected == on_subset.selected and restricted.step_counts["input"] == 689
+        # METHODS §1: 8 × 86 wavelet features, plus the volume feature kept for the volume test.
+        assert restricted.selected == on_subset.selected and restricted.step_counts["input"] == 8 * 86 + 1
         assert set(restricted.selected) <= set(wavelet) and restricted.candidates == wavelet
     with pytest.raises(ModelError, match="not in the table"):
         FeatureReduction().fit(sarc021, ["no_such_feature"])
