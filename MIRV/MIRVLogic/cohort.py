@@ -9,13 +9,15 @@ It needs only MRML (works on slicer-core without Qt), so it is tested headless.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import slicer
 
 from MIRVLib.lesion_table import LESION_ID, PATIENT_ID, SITE, LesionTable
+from MIRVLib.metrics import ProgressCallback
+from MIRVLib.options import CURVE_K
 from MIRVLib.reduction import FeatureReduction, ReductionSettings
 from MIRVLib.resources import model_path
 from MIRVLib.stats import analyses
@@ -25,7 +27,6 @@ from MIRVLogic.tables import SOURCE_ATTRIBUTE, dataframe_from_table_node, new_ta
 
 LESION_TEXT_COLUMNS = (PATIENT_ID, LESION_ID, SITE)
 RESULT_ATTRIBUTE = "MIRVCohort.Result"
-ProgressCallback = Callable[[float, str], None]
 
 
 @dataclass
@@ -127,7 +128,7 @@ class MIRVCohortLogic:
 
     def runSimulate(self, featuresNode, outputDir: str | Path | None = None, *, model: str | None = None,
                     preset: str = "paper", sitesNode=None, strategies: Sequence[str] | None = None,
-                    simulations: int = 500, seed: int = 0, maxK: int = 15,
+                    simulations: int = 500, seed: int = 0, maxK: int = max(CURVE_K),
                     progress: ProgressCallback | None = None) -> CohortAnalysisResult:
         """Lesion feature table node (PatientID, LesionID, [Site], features) → subsampling simulation."""
         lesions = LesionTable.from_frame(dataframe_from_table_node(featuresNode, LESION_TEXT_COLUMNS),
