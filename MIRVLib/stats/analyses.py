@@ -21,7 +21,7 @@ from MIRVLib.reduction import FeatureReduction
 from MIRVLib.stats import figures
 from MIRVLib.stats.compare import kruskal_wallis
 from MIRVLib.stats.correlate import spearman_matrix
-from MIRVLib.stats.cox import fit_cox, parse_interactions
+from MIRVLib.stats.cox import fit_cox, model_variables
 from MIRVLib.stats.join import CATEGORICAL, AnalysisTable, missing_report
 from MIRVLib.stats.simulate import CURVE_K, DEFAULT_STRATEGIES, RECOVERY_TARGET, simulate_sampling
 from MIRVLib.stats.survival import km_analysis
@@ -94,15 +94,15 @@ def run_cox(table: AnalysisTable, duration: str, event: str, covariates: Sequenc
             interactions: Sequence[str] = (), categorical: Sequence[str] = (), reference: Mapping[str, object] | None = None,
             standardize: bool = False, penalizer: float = 0.0,
             inputs: Mapping[str, str | Path] | None = None) -> AnalysisOutput:
-    categorical = list(dict.fromkeys([*categorical, *(c for c in [*covariates, *(v for t in parse_interactions(interactions) for v in t)]
-                                                       if table.types.get(c) == CATEGORICAL)]))
+    variables = model_variables(covariates, interactions)
+    categorical = list(dict.fromkeys([*categorical, *(c for c in variables if table.types.get(c) == CATEGORICAL)]))
     result = fit_cox(table.frame, duration, event, covariates, interactions, categorical, reference, standardize, penalizer)
     output = AnalysisOutput("cox", Path(out_dir))
     model = {k: v for k, v in result.model.items() if k not in {"encoding", "warnings"}}
     output.tables.update(cox_summary=result.summary, cox_ph_test=result.ph_test, cox_model=pd.DataFrame([model]))
     title = f"Cox PH on {duration} (n = {model['n']}, events = {model['events']}, C = {model['concordance']:.3f})"
     output.figures.append(figures.save_figure(figures.forest_plot(result.summary, title), output.out_dir / "cox_forest.png"))
-    used = list(dict.fromkeys([duration, event, *covariates, *(v for t in parse_interactions(interactions) for v in t)]))
+    used = list(dict.fromkeys([duration, event, *variables]))
     parameters = {"duration": duration, "event": event, "covariates": list(covariates), "interactions": list(interactions),
                   "categorical": categorical, "reference": dict(reference or {}), "standardize": standardize,
                   "penalizer": penalizer}

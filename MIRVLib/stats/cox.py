@@ -32,6 +32,11 @@ def parse_interactions(terms: Sequence[str]) -> list[tuple[str, ...]]:
     return parsed
 
 
+def model_variables(covariates: Sequence[str], interactions: Sequence[str] = ()) -> list[str]:
+    """Every column the model uses: the covariates, then the variables of the interaction terms, once each."""
+    return list(dict.fromkeys([*covariates, *(v for t in parse_interactions(interactions) for v in t)]))
+
+
 def _sorted_levels(values: pd.Series) -> list:
     levels = values.dropna().unique().tolist()
     try:
@@ -65,7 +70,7 @@ def build_design(
     """Listwise deletion, dummy coding (first sorted level = reference unless given), optional z-scoring
     of continuous covariates (so hazard ratios are per standard deviation), then interaction products."""
     terms = parse_interactions(interactions)
-    variables = list(dict.fromkeys([*covariates, *(v for t in terms for v in t)]))
+    variables = model_variables(covariates, interactions)
     if not variables:
         raise ValueError("Cox model needs at least one covariate")
     require_columns(frame, [duration, event, *variables], "cox")
