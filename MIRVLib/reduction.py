@@ -113,7 +113,8 @@ class FeatureReduction:
         ddof = 1 if s.preset == "reference" else 0
         variance = values.var(axis=0, ddof=ddof)
         passes_variance = variance >= np.quantile(variance, s.variance_quantile)
-        rho_volume = _correlation_with(_ranks(values), _ranks(values[:, [names.index(s.volume_feature)]])[:, 0])
+        ranks = _ranks(values)
+        rho_volume = _correlation_with(ranks, ranks[:, names.index(s.volume_feature)])
         with np.errstate(invalid="ignore"):
             if s.preset == "reference":
                 passes_volume = rho_volume <= s.volume_correlation
