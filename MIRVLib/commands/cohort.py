@@ -55,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from MIRVLib.cohort import score_cohort, write_cohort
-    from MIRVLib.lesion_table import LesionTable, LesionTableError
-    from MIRVLib.reduction import FeatureReduction, ModelError, ReductionSettings, read_feature_list
-    from MIRVLib.response import VolumeTableError, read_volumes
+    from MIRVLib.lesion_table import LesionTable
+    from MIRVLib.reduction import FeatureReduction, ReductionSettings, read_feature_list
+    from MIRVLib.response import read_volumes
 
     try:
         table = LesionTable.read_csv(args.features, nonfinite=args.nonfinite)
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
                 table, reduction, volumes, response_threshold=args.response_threshold,
                 missing_followup=args.missing_followup, candidates=candidates, progress=progress,
             )
-    except (FileNotFoundError, LesionTableError, VolumeTableError, ModelError, ValueError) as error:
+    except (FileNotFoundError, ValueError) as error:  # the table, volume and model errors are ValueErrors
         print(f"mirv cohort: error: {error}", file=sys.stderr)
         return 1
     inputs = {"features": args.features}
