@@ -12,6 +12,14 @@ from statsmodels.stats.multitest import multipletests
 from MIRVLib.stats.join import complete_cases, numeric_columns, require_columns
 
 
+def group_samples(frame: pd.DataFrame, metric: str, group: str) -> dict[str, np.ndarray]:
+    """The metric's values per level of ``group`` (levels as sorted text), patients missing either left out."""
+    used = complete_cases(frame, [metric, group])
+    values = numeric_columns(used, [metric], "compare")[metric]
+    labels = used[group].astype(str)
+    return {level: values[labels == level].to_numpy() for level in sorted(labels.unique())}
+
+
 def kruskal_wallis(frame: pd.DataFrame, metrics: Sequence[str], group: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One test per metric (H, p, BH across metrics) plus per-level n / median / IQR for the box plots."""
     if not metrics:
@@ -19,11 +27,9 @@ def kruskal_wallis(frame: pd.DataFrame, metrics: Sequence[str], group: str) -> t
     require_columns(frame, [*metrics, group], "compare")
     tests, levels_rows = [], []
     for metric in metrics:
-        used = complete_cases(frame, [metric, group])
-        values = numeric_columns(used, [metric], "compare")[metric]
-        labels = used[group].astype(str)
-        samples = {level: values[labels == level].to_numpy() for level in sorted(labels.unique())}
-        row = {"metric": metric, "group": group, "levels": len(samples), "n": int(len(values)),
+        samples = group_samples(frame, metric, group)
+        values = np.concatenate(list(samples.values())) if samples else np.empty(0)
+        row = {"metric": metric, "group": group, "levels": len(samples), "n": int(values.size),
                "H": np.nan, "p": np.nan, "note": ""}
         if len(samples) < 2:
             row["note"] = "fewer than two groups"

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from MIRVLib.provenance import atomic_write_bytes
+from MIRVLib.stats.compare import group_samples
 from MIRVLib.stats.correlate import CorrelationResult
 from MIRVLib.stats.simulate import INDEXES, SimulationResult
 from MIRVLib.stats.survival import KMCurve
@@ -112,9 +113,8 @@ def km_plot(curve: KMCurve, duration_label: str = "time") -> Figure:
 
 def box_plot(frame: pd.DataFrame, metric: str, group: str, p: float | None = None) -> Figure:
     """Box per level with the individual patients jittered on top (small groups must stay visible)."""
-    used = frame[[metric, group]].dropna()
-    levels = sorted(used[group].astype(str).unique())
-    data = [pd.to_numeric(used.loc[used[group].astype(str) == level, metric]).to_numpy() for level in levels]
+    samples = group_samples(frame, metric, group)
+    levels, data = list(samples), list(samples.values())
     figure = Figure(figsize=(max(4.0, 1.3 * len(levels) + 2), 4.5))
     ax = figure.add_subplot()
     ax.boxplot(data, showfliers=False)
