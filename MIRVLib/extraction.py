@@ -192,13 +192,6 @@ def _extractor(preset: Preset) -> tuple[Any, dict[str, Any]]:
     return cached
 
 
-def _uses_fast_glcm() -> bool:
-    """Whether this process computes GLCM features with :mod:`MIRVLib.fast_texture` (exact with this NumPy)."""
-    from MIRVLib.fast_texture import agrees_with_pyradiomics
-
-    return agrees_with_pyradiomics()
-
-
 def _row(prepared: PreparedImage, lesion: Lesion, status: str) -> dict[str, Any]:
     return {
         PATIENT_ID: prepared.patient_id, LESION_ID: lesion.name, SEGMENT_ID: lesion.segment_id or "",
@@ -540,6 +533,8 @@ def extract_patient(
         columns = list(dict.fromkeys(column for row in rows for column in row))
     else:  # no lesion extracted: still the preset's full header, so tables of several patients line up
         columns = [*METADATA_COLUMNS, *feature_names(prepared.preset), *([ITH_COLUMN] if ith else [])]
+    from MIRVLib.fast_texture import agrees_with_pyradiomics  # whether this process's GLCM is the fast one
+
     preset_obj = prepared.preset
     provenance = {
         "versions": library_versions(),
@@ -547,7 +542,7 @@ def extract_patient(
         "preset": {"name": preset_obj.name, "path": preset_obj.path, "sha256": preset_obj.sha256},
         "image": {"source": prepared.source, "sha256": prepared.sha256, "geometry": prepared.geometry},
         "engine": "MIRVLib.extraction: PyRadiomics on lesion crops resampled onto PyRadiomics' own grid",
-        "fastGLCM": _uses_fast_glcm(),
+        "fastGLCM": agrees_with_pyradiomics(),
         "jobs": jobs,
         "imageWarnings": prepared.warnings,
         "lesions": [
