@@ -366,18 +366,21 @@ def _lesions_from_labelmap(path: Path, names: dict[str, str] | None) -> list[Les
     return lesions
 
 
+def strip_suffix(name: str, suffixes: Sequence[str] = MASK_SUFFIXES) -> str:
+    """``name`` without the longest of ``suffixes`` it ends with (case-insensitive)."""
+    for suffix in sorted(suffixes, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 def _lesions_from_folder(path: Path) -> list[Lesion]:
     files = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(MASK_SUFFIXES))
     if not files:
         raise FileNotFoundError(f"no mask files ({', '.join(MASK_SUFFIXES)}) in folder {path}")
     lesions = []
     for file in files:
-        name = file.name
-        for suffix in sorted(MASK_SUFFIXES, key=len, reverse=True):
-            if name.lower().endswith(suffix):
-                name = name[: -len(suffix)]
-                break
-        lesions.append(Lesion(name, load_image(file), segment_id=file.name))
+        lesions.append(Lesion(strip_suffix(file.name), load_image(file), segment_id=file.name))
     return lesions
 
 

@@ -39,11 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _patient_id(image: Path) -> str:
-    name = image.name
-    for suffix in (".nii.gz", ".seg.nrrd", ".nrrd", ".nhdr", ".nii", ".mha", ".mhd"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
+    from MIRVLib.lesions import MASK_SUFFIXES, strip_suffix
+
+    return strip_suffix(image.name, (".seg.nrrd", *MASK_SUFFIXES))
 
 
 def run(args: argparse.Namespace) -> int:
