@@ -20,7 +20,7 @@ import slicer
 
 from MIRVLib.batch.manifest import ManifestError, ManifestRow
 from MIRVLib.batch.pipeline import run_batch
-from MIRVLib.batch.runner import patient_result
+from MIRVLib.batch.runner import failure_reason, patient_result
 from MIRVLib.batch.store import PatientResult
 from MIRVLib.lesions import Lesion, full_mask
 from MIRVLib.reduction import PRESETS, ReductionSettings
@@ -105,8 +105,7 @@ def _timepoint(logic: Any, scene: Any, row: ManifestRow, image: Path, lesions: P
         provenance[stage] = logic.provenance(table)
         return logic.featureFrame(table).to_dict("records")
     except Exception as error:  # noqa: BLE001 - one patient never stops the cohort
-        failures.append({"PatientID": row.patient_id, "LesionID": "", "Stage": stage,
-                         "Reason": " ".join(f"{type(error).__name__}: {error}".split())[:500]})
+        failures.append({"PatientID": row.patient_id, "LesionID": "", "Stage": stage, "Reason": failure_reason(error)})
         return []
     finally:
         added = [scene.GetNthNode(i) for i in range(scene.GetNumberOfNodes())]

@@ -110,8 +110,8 @@ def _loaded(task: PatientTask) -> tuple[Any, list[Any], bool]:
     return prepared, lesions, True
 
 
-def _error(error: BaseException) -> str:
-    """One line for failures.csv (ITK messages span many lines)."""
+def failure_reason(error: BaseException) -> str:
+    """One line for failures.csv (ITK messages span many lines); shared by every extraction engine."""
     return " ".join(f"{type(error).__name__}: {error}".split())[:500]
 
 
@@ -123,7 +123,7 @@ def inventory_task(task: PatientTask) -> dict[str, Any]:
         prepared, lesions, read_now = _loaded(task)
         notes = lesion_checks(prepared.image, lesions)
     except Exception as error:  # noqa: BLE001 - any reason a patient cannot be loaded is recorded
-        return {"error": _error(error), "imageRead": True, "worker": os.getpid()}
+        return {"error": failure_reason(error), "imageRead": True, "worker": os.getpid()}
     from MIRVLib.provenance import sha256_file
 
     provenance = {
@@ -156,7 +156,7 @@ def lesion_task(task: PatientTask, index: int) -> dict[str, Any]:
         prepared, lesions, read_now = _loaded(task)
         row = extract_lesion(prepared, lesions[index])
     except Exception as error:  # noqa: BLE001 - extract_lesion handles lesion errors; this is the rest
-        row = {"PatientID": task.patient_id, "LesionID": f"#{index + 1}", "Status": f"error: {_error(error)}"}
+        row = {"PatientID": task.patient_id, "LesionID": f"#{index + 1}", "Status": f"error: {failure_reason(error)}"}
         read_now = False
     return {"row": row, "index": index, "imageRead": read_now, "worker": os.getpid()}
 
@@ -369,7 +369,7 @@ def _schedule(engine: Any, rows: list[ManifestRow], preset: str, follow_up_prese
             outcome = future.result()
         except Exception as error:  # noqa: BLE001 - a lost worker or cancelled task: retry on --resume
             patient.transient = True
-            patient.fail("worker", _error(error), "" if index is None else patient.names[timepoint][index])
+            patient.fail("worker", failure_reason(error), "" if index is None else patient.names[timepoint][index])
             outcome = None
         if outcome is not None:
             patient.image_reads[outcome["worker"]] += int(outcome["imageRead"])
