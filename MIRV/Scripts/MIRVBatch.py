@@ -114,6 +114,7 @@ def load_timepoint(scene, image: Path, lesions: Path, sites: Path | None) -> tup
 
 
 def run_patient(args: argparse.Namespace, scene, application_logic, logic) -> int:
+    from MIRVLib.cohort import safe_file_stem
     from MIRVLib.provenance import atomic_write_csv, atomic_write_json, provenance_record
     from MIRVLib.resources import model_path
     from MIRVLogic import DEFAULT_MODEL, METRICS
@@ -123,7 +124,7 @@ def run_patient(args: argparse.Namespace, scene, application_logic, logic) -> in
     patient_id = args.patient_id or _stem(args.image)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in patient_id)
+    stem = safe_file_stem(patient_id)
 
     def progress(done: int, total: int, name: str) -> None:
         print(f"  lesion {done}/{total}: {name}", flush=True)
