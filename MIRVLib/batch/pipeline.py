@@ -95,11 +95,13 @@ def run_batch(
     store = ResultStore(out, hash_settings(settings))
     outcome = BatchOutcome(out)
     transient: dict[str, PatientResult] = {}
+    reused: dict[str, PatientResult] = {}
 
     todo: list[ManifestRow] = []
     for row in rows:
         stored = store.load(row) if resume else None
         if stored is not None and not (retry_failed and stored.failed):
+            reused[row.patient_id] = stored
             outcome.reused.append(row.patient_id)
         else:
             todo.append(row)
@@ -122,7 +124,9 @@ def run_batch(
             on_lesion=lambda row: notify("lesion", str(row.get("PatientID", "")), row),
         )
     # Only stored (complete) patients are scored; one cut short by a lost worker only reports its failure.
-    results = [result for result in map(store.load, rows) if result is not None]
+    # Reused patients were loaded above; the others are read back from the store they were just saved to.
+    loaded = (reused.get(row.patient_id) or store.load(row) for row in rows)
+    results = [result for result in loaded if result is not None]
     lost = [failure for row in rows if row.patient_id in transient for failure in transient[row.patient_id].failures]
     notify("score", "", {})
     write_outputs(out, rows, results, lost, model=model, fit=fit, preset_file=preset_file, settings=settings,
