@@ -18,8 +18,6 @@ import slicer
 from MIRVLib.lesion_table import LESION_ID, PATIENT_ID, SITE, LesionTable
 from MIRVLib.metrics import ProgressCallback
 from MIRVLib.options import CURVE_K
-from MIRVLib.reduction import FeatureReduction, ReductionSettings
-from MIRVLib.resources import model_path
 from MIRVLib.stats import analyses
 from MIRVLib.stats.join import AnalysisTable, parse_id_columns, prepare_table, read_table
 from MIRVLib.stats.report import build_report
@@ -133,15 +131,12 @@ class MIRVCohortLogic:
         """Lesion feature table node (PatientID, LesionID, [Site], features) → subsampling simulation."""
         lesions = LesionTable.from_frame(dataframe_from_table_node(featuresNode, LESION_TEXT_COLUMNS),
                                          source=featuresNode.GetName(), nonfinite="drop-lesion")
-        reduction = FeatureReduction.load(model_path(model)) if model else FeatureReduction(ReductionSettings(preset=preset))
         sites = dataframe_from_table_node(sitesNode, LESION_TEXT_COLUMNS) if sitesNode is not None else None
-        vectors, site = analyses.simulation_inputs(lesions, reduction, sites)
         step = (lambda done, total, message: progress(done / total, message)) if progress else None
-        output = analyses.run_simulate(
-            vectors, site, self._outputDir(outputDir), strategies=strategies or analyses.DEFAULT_STRATEGIES,
-            simulations=simulations, seed=seed, curve_k=tuple(range(2, maxK + 1)), progress=step,
-            extra={"reduction": {"preset": reduction.settings.preset, "selectedFeatures": reduction.selected,
-                                 "model": model}})
+        output = analyses.run_simulate_lesions(
+            lesions, self._outputDir(outputDir), model=model, preset=preset, sites=sites,
+            strategies=strategies or analyses.DEFAULT_STRATEGIES, simulations=simulations, seed=seed,
+            curve_k=tuple(range(2, maxK + 1)), progress=step)
         return self._publish(output)
 
     def buildReport(self, outputDir: str | Path | None = None, title: str = "MIRV cohort statistics") -> Path:

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 from MIRVLib.options import COLUMN_TYPES, CURVE_K, DEFAULT_STRATEGIES, NONFINITE_POLICIES, PRESETS
-from MIRVLib.resources import model_path
 
 # Tables and analyses (pandas, SciPy, lifelines, statsmodels, matplotlib) are imported when a command runs,
 # not for `mirv --help`.
@@ -192,29 +191,23 @@ def run_simulate(args: argparse.Namespace) -> int:
         from tqdm import tqdm
 
         from MIRVLib.lesion_table import LesionTable
-        from MIRVLib.reduction import FeatureReduction, ReductionSettings
         from MIRVLib.stats import analyses
         from MIRVLib.stats.join import read_table
 
         lesions = LesionTable.read_csv(args.features, nonfinite=args.nonfinite)
-        model_file = model_path(args.model) if args.model else None
-        reduction = FeatureReduction.load(model_file) if model_file else FeatureReduction(ReductionSettings(preset=args.preset))
         sites = read_table(args.sites) if args.sites else None
-        vectors, site = analyses.simulation_inputs(lesions, reduction, sites)
         strategies = _names(args.strategies) or list(DEFAULT_STRATEGIES)
-        inputs = {"features": args.features, **({"sites": args.sites} if args.sites else {}),
-                  **({"model": model_file} if model_file else {})}
+        inputs = {"features": args.features, **({"sites": args.sites} if args.sites else {})}
         with tqdm(total=len(strategies) + args.max_k - 1, desc="mirv stats simulate", disable=None, file=sys.stderr) as bar:
             def progress(done: int, total: int, message: str) -> None:
                 bar.set_postfix_str(message, refresh=False)
                 bar.update(done - bar.n)
 
-            return analyses.run_simulate(
-                vectors, site, args.out, strategies=strategies, simulations=args.simulations, seed=args.seed,
+            return analyses.run_simulate_lesions(
+                lesions, args.out, model=args.model, preset=args.preset, sites=sites, inputs=inputs,
+                strategies=strategies, simulations=args.simulations, seed=args.seed,
                 curve_k=tuple(range(2, args.max_k + 1)), target=args.target, exclude_sites=_names([args.exclude_sites]),
-                cap=not args.no_cap, inputs=inputs, progress=progress,
-                extra={"reduction": {"preset": reduction.settings.preset, "selectedFeatures": reduction.selected,
-                                     "fitted": model_file is None}})
+                cap=not args.no_cap, progress=progress)
     return _guarded("simulate", body)
 
 

@@ -17,7 +17,8 @@ import pandas as pd
 
 from MIRVLib.lesion_table import LESION_ID, PATIENT_ID, SITE, LesionTable
 from MIRVLib.provenance import atomic_write_csv, atomic_write_json, provenance_record, sha256_frame
-from MIRVLib.reduction import FeatureReduction
+from MIRVLib.reduction import FeatureReduction, ReductionSettings
+from MIRVLib.resources import model_path
 from MIRVLib.stats import figures
 from MIRVLib.stats.compare import kruskal_wallis
 from MIRVLib.stats.correlate import spearman_matrix
@@ -152,6 +153,20 @@ def run_simulate(vectors: pd.DataFrame, sites: pd.Series | None, out_dir: str | 
     return _write(output, None, [], result.settings, inputs,
                   {**(extra or {}), "vectorsSha256": sha256_frame(vectors),
                    "method": "Henry et al. 2022 lesion subsampling; indexes = mean / max pairwise cosine dissimilarity"})
+
+
+def run_simulate_lesions(lesions: LesionTable, out_dir: str | Path, *, model: str | Path | None = None,
+                         preset: str = "paper", sites: pd.DataFrame | None = None,
+                         inputs: Mapping[str, str | Path] | None = None, **options: Any) -> AnalysisOutput:
+    """``run_simulate`` on a lesion feature table, reduced with a saved or shipped ``model`` or else a reduction
+    fitted on the table with ``preset``; the reduction used is recorded in the provenance."""
+    model_file = model_path(model) if model else None
+    reduction = FeatureReduction.load(model_file) if model_file else FeatureReduction(ReductionSettings(preset=preset))
+    vectors, site = simulation_inputs(lesions, reduction, sites)
+    record = {"preset": reduction.settings.preset, "selectedFeatures": reduction.selected,
+              "model": str(model) if model else None, "fitted": model_file is None}
+    return run_simulate(vectors, site, out_dir, inputs={**(inputs or {}), **({"model": model_file} if model_file else {})},
+                        extra={"reduction": record}, **options)
 
 
 def simulation_inputs(table: LesionTable, reduction: FeatureReduction,
