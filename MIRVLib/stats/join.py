@@ -260,10 +260,10 @@ def prepare_table(
     names: Sequence[str] | None = None,
 ) -> AnalysisTable:
     """Join, add derived columns, detect types — the shared first step of the CLI and the Slicer module."""
+    names = list(names) if names else [_table_name(t, i) for i, t in enumerate(tables)]
     joined = join_tables(tables, id_column, names)
     frame, derived = add_derived(joined.frame, derive)
-    sources = {name: str(t.attrs.get("source", "")) for name, t in
-               zip(names or [_table_name(t, i) for i, t in enumerate(tables)], tables)}
+    sources = {name: str(t.attrs.get("source", "")) for name, t in zip(names, tables)}
     return AnalysisTable(frame, joined.id_column, detect_types(frame, types), joined.unmatched_table(), derived, sources,
                          joined.renamed)
 
