@@ -24,7 +24,7 @@ from scipy import ndimage
 from MIRVLib.extraction import (
     LESION_ID, METADATA_COLUMNS, PATIENT_ID, STATUS, STATUS_OK, Preset, extract_patient, prepare_image,
 )
-from MIRVLib.lesions import Lesion, array_bounds, conform_lesions, conform_mask, full_mask
+from MIRVLib.lesions import Lesion, SourceGrid, array_bounds, conform_lesions, conform_mask, mask_offset
 
 PERTURBATIONS = ("erode", "dilate")
 DEFAULT_THRESHOLD = 0.8
@@ -56,12 +56,23 @@ def perturb_mask(mask: sitk.Image, radius_mm: float, mode: str) -> sitk.Image:
 
 
 def perturbed_lesions(lesions: Sequence[Lesion], radius_mm: float, mode: str, image: sitk.Image) -> list[Lesion]:
-    """Each conformed lesion eroded or dilated on the image grid (a dilation may grow past the lesion's box)."""
+    """Each conformed lesion eroded or dilated on the image grid (a dilation may grow past the lesion's box).
+
+    The box is widened by the perturbation's reach (within the image), not pasted into a whole-image mask:
+    :func:`perturb_mask` looks no further than that, so the result is the same at a box's cost.
+    """
+    reach = np.ceil(radius_mm / np.array(image.GetSpacing())).astype(int) + 1  # as perturb_mask, (x, y, z)
+
     def perturbed(lesion: Lesion) -> sitk.Image:
         if lesion.error:  # not on the image grid; its row fails anyway
             return lesion.mask
-        whole = perturb_mask(full_mask(lesion.mask, image), radius_mm, mode)
-        return conform_mask(whole, image, lesion.name)[0]
+        offset = np.array(mask_offset(lesion.mask, image))
+        low = np.maximum(offset - reach, 0)
+        high = np.minimum(offset + np.array(lesion.mask.GetSize()) + reach, image.GetSize())
+        widened = SourceGrid(tuple((high - low).tolist()), image.GetSpacing(),
+                             image.TransformIndexToPhysicalPoint(low.tolist()), image.GetDirection(),
+                             tuple((offset - low).tolist()))
+        return conform_mask(perturb_mask(widened.whole(lesion.mask), radius_mm, mode), image, lesion.name)[0]
 
     return [Lesion(l.name, perturbed(l), l.site, l.color, l.segment_id, l.error) for l in lesions]
 

@@ -8,8 +8,10 @@ import pytest
 import SimpleITK as sitk
 
 from MIRVLib.cli import main
-from MIRVLib.lesions import Lesion
-from MIRVLib.robustness import concordance_table, lins_ccc, perturb_mask, robust_features, run_robustness
+from MIRVLib.lesions import Lesion, conform_mask, full_mask
+from MIRVLib.robustness import (
+    concordance_table, lins_ccc, perturb_mask, perturbed_lesions, robust_features, run_robustness,
+)
 from pyradiomics_data import ball_mask, light_preset, synthetic_ct
 
 
@@ -51,6 +53,20 @@ def test_anisotropic_grid_moves_only_the_in_plane_contour():
     per_slice = sum(1 for y in range(-2, 7) for x in range(-2, 7)
                     if np.hypot(0.5 * max(0, -y, y - 4), 0.5 * max(0, -x, x - 4)) <= 1.0)
     assert dilated.sum() == 5 * per_slice
+
+
+@pytest.mark.parametrize("mode", ["erode", "dilate"])
+def test_perturbed_lesions_equal_perturbing_the_whole_image_mask(mode):
+    """Lesion boxes are perturbed on a widened box; the result must be that of the whole-image mask."""
+    ct = synthetic_ct()
+    masks = [ball_mask(ct, (30, 32, 10), 6), ball_mask(ct, (2, 32, 10), 6), ball_mask(ct, (30, 32, 1), 3)]  # 2 at borders
+    lesions = [Lesion(f"L{i}", conform_mask(mask, ct)[0]) for i, mask in enumerate(masks)]
+    for radius in (1.0, 3.0):
+        for lesion, mask in zip(perturbed_lesions(lesions, radius, mode, ct), masks):
+            expected = conform_mask(perturb_mask(mask, radius, mode), ct)[0]
+            assert lesion.mask.GetSize() == expected.GetSize() and lesion.mask.GetOrigin() == expected.GetOrigin()
+            np.testing.assert_array_equal(sitk.GetArrayFromImage(full_mask(lesion.mask, ct)),
+                                          sitk.GetArrayFromImage(full_mask(expected, ct)))
 
 
 def test_lins_ccc_hand_computed():
