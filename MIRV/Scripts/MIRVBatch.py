@@ -78,11 +78,10 @@ def slicer_session() -> tuple[Any, Any, Any]:
 
 
 def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".seg.nrrd", ".nii.gz", ".nrrd", ".nii", ".mha", ".mhd", ".nhdr"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
+    from MIRVLib.lesions import MASK_SUFFIXES, strip_suffix
+
+    name = strip_suffix(path.name, (".seg.nrrd", *MASK_SUFFIXES))  # as `mirv extract` names a patient
+    return name if name != path.name else path.stem
 
 
 def load_timepoint(scene, image: Path, lesions: Path, sites: Path | None) -> tuple[Any, Any]:
