@@ -107,7 +107,7 @@ class PreparedImage:
 
 def _image_sha256(image: sitk.Image) -> str:
     """Content hash of an in-memory image: voxels plus geometry."""
-    digest = hashlib.sha256(sitk.GetArrayViewFromImage(image).tobytes())
+    digest = hashlib.sha256(sitk.GetArrayViewFromImage(image))  # the voxels' buffer, not a copy of the CT
     digest.update(json.dumps([image.GetSize(), image.GetSpacing(), image.GetOrigin(), image.GetDirection()]).encode())
     return digest.hexdigest()
 
