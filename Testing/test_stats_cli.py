@@ -11,7 +11,12 @@ from lifelines import CoxPHFitter
 from stats_data import CLINICAL, FIGURE_2A
 
 from MIRVLib.cli import main
+from MIRVLib.lesion_table import LesionTable
+from MIRVLib.reduction import FeatureReduction
+from MIRVLib.resources import model_path
+from MIRVLib.stats.analyses import simulation_inputs
 from MIRVLib.stats.join import read_table
+from MIRVLib.stats.simulate import simulate_sampling
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -71,7 +76,7 @@ def test_cox_summary_has_lifelines_columns_and_values(out, reference_patients, s
     assert (out / "cox_forest.png").read_bytes()[:8] == PNG
 
 
-def test_km_compare_simulate_outputs(out):
+def test_km_compare_simulate_outputs(out, sarc021_dir):
     logrank = pd.read_csv(out / "km_logrank.csv")
     assert set(logrank["metric"]) == {"MIRVMaxDissimilarity", "MIRVMaxDistance"}
     assert {"All", "Leiomyosarcoma"} <= set(logrank["subgroup"]) and logrank["fdr"].notna().any()
@@ -79,6 +84,12 @@ def test_km_compare_simulate_outputs(out):
     assert pd.read_csv(out / "compare_kruskal.csv")["n"].tolist() == [85, 85]
     summary = pd.read_csv(out / "simulate_summary.csv")
     assert len(summary) == 6 * 2 and summary["mean"].between(0, 100).all()
+    # the same numbers as the library called directly with the shipped model and the command's settings
+    lesions = LesionTable.read_csv(sarc021_dir / "lung_lesion_features.csv.gz")
+    vectors, sites = simulation_inputs(lesions, FeatureReduction.load(model_path("SARC021-lung-reference")))
+    direct = simulate_sampling(vectors, sites, simulations=40, curve_k=range(2, 7))
+    np.testing.assert_allclose(summary[["mean", "lower_95", "upper_95"]], direct.summary[["mean", "lower_95", "upper_95"]],
+                               rtol=1e-12)
     assert pd.read_csv(out / "simulate_curve.csv")["k"].max() == 6
     record = json.loads((out / "simulate_provenance.json").read_text(encoding="utf-8"))
     assert record["parameters"]["patients_included"] == 85 and len(record["reduction"]["selectedFeatures"]) == 16
