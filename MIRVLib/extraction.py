@@ -39,7 +39,8 @@ import yaml
 from MIRVLib.lesion_columns import ITH_SCORE as ITH_COLUMN
 from MIRVLib.lesion_columns import LESION_ID, PATIENT_ID, SEGMENT_ID, SITE, STATUS, STATUS_OK
 from MIRVLib.lesions import (
-    Lesion, MaskGeometryError, array_bounds, conform_lesions, conform_mask, full_mask, load_image, load_lesions, mask_offset,
+    Lesion, MaskGeometryError, array_bounds, conform_lesions, conform_mask, full_mask, image_geometry, load_image,
+    load_lesions, mask_offset,
 )
 from MIRVLib.provenance import atomic_write_rows, library_versions, sha256_file
 from MIRVLib.resampling import needs_resampling, resample_lesion
@@ -98,11 +99,7 @@ class PreparedImage:
 
     @property
     def geometry(self) -> dict[str, Any]:
-        image = self.image
-        return {
-            "size": list(image.GetSize()), "spacing": list(image.GetSpacing()), "origin": list(image.GetOrigin()),
-            "direction": list(image.GetDirection()), "pixelType": image.GetPixelIDTypeAsString(),
-        }
+        return {**image_geometry(self.image), "pixelType": self.image.GetPixelIDTypeAsString()}
 
 
 def _image_sha256(image: sitk.Image) -> str:

@@ -133,7 +133,8 @@ def _rows_with_nonzero(array: np.ndarray) -> np.ndarray:
     return flat.any(axis=1)
 
 
-def _geometry(image: sitk.Image) -> dict[str, Any]:
+def image_geometry(image: sitk.Image) -> dict[str, Any]:
+    """Size, spacing, origin and direction as JSON-ready lists."""
     return {
         "size": list(image.GetSize()), "spacing": list(image.GetSpacing()),
         "origin": list(image.GetOrigin()), "direction": list(image.GetDirection()),
@@ -145,7 +146,7 @@ def _pack_mask(mask: sitk.Image) -> dict[str, Any]:
     bounds = array_bounds(array)
     low, high = bounds if bounds else ([0] * array.ndim, [-1] * array.ndim)
     crop = np.array(array[tuple(slice(lo, hi + 1) for lo, hi in zip(low, high))])
-    return {"geometry": _geometry(mask), "low": low, "crop": crop}
+    return {"geometry": image_geometry(mask), "low": low, "crop": crop}
 
 
 def _unpack_mask(packed: dict[str, Any]) -> sitk.Image:
