@@ -174,7 +174,6 @@ def peak_rss_mib() -> float:
 @dataclass
 class _Patient:
     row: ManifestRow
-    order: int
     waiting: int = 0
     rows: dict[str, dict[int, dict[str, Any]]] = field(default_factory=lambda: {BASELINE: {}, FOLLOW_UP: {}})
     failures: list[dict[str, str]] = field(default_factory=list)
@@ -354,7 +353,7 @@ def _schedule(engine: Any, rows: list[ManifestRow], preset: str, follow_up_prese
     def start_next() -> None:
         while pending and len(active) < window:
             order, row = pending.popleft()
-            patient = active[order] = _Patient(row, order)
+            patient = active[order] = _Patient(row)
             for timepoint, task in _tasks(row, preset, follow_up_preset, isinstance(engine, _DaskEngine)).items():
                 patient.waiting += 1
                 # Lower priority than any lesion task: finish started patients before loading new ones.
