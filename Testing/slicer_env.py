@@ -3,7 +3,7 @@
 The set-up itself lives in ``MIRV/MIRVLogic/headless.py`` (the headless scripts use it too); this module puts
 ``MIRV/`` on sys.path as a Slicer module path does and skips the importing test module without slicer-core.
 ``make_slicer_environment()`` gives a fresh scene as ``slicer.mrmlScene``, the core and MIRV module logics under
-``slicer.modules`` and ``render_3d``/``render`` for offscreen PNGs.
+``slicer.modules`` and ``render`` for offscreen PNGs.
 """
 
 from __future__ import annotations

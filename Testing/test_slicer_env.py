@@ -46,10 +46,10 @@ def test_segments_built_from_numpy_read_back_voxel_for_voxel(slicer_env):
 def test_offscreen_3d_render_shows_the_segments(slicer_env, tmp_path):
     _, segmentation, _ = _volume_with_three_segments(slicer_env)
     segmentation.GetDisplayNode().SetVisibility(False)
-    background = slicer_env.render_3d(tmp_path / "background.png")
+    background = slicer_env.render(tmp_path / "background.png").pixels
     segmentation.GetDisplayNode().SetVisibility(True)
     segmentation.CreateClosedSurfaceRepresentation()
-    pixels = slicer_env.render_3d(tmp_path / "segments.png")
+    pixels = slicer_env.render(tmp_path / "segments.png").pixels
     assert (tmp_path / "segments.png").stat().st_size > 1000
     changed = np.any(pixels != background, axis=-1)
     assert changed.mean() > 0.005, "segments should cover part of the view"

@@ -14,7 +14,7 @@ import os
 import sys
 import types
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +164,6 @@ class SlicerEnvironment:
     scene: Any
     application_logic: Any
     modules: types.SimpleNamespace
-    renders: list[Path] = field(default_factory=list)
 
     def logic(self, module_name: str) -> Any:
         return getattr(self.modules, module_name).logic()
@@ -172,14 +171,7 @@ class SlicerEnvironment:
     def render(self, path: str | os.PathLike[str], size: tuple[int, int] = (640, 480), azimuth: float = 30.0,
                elevation: float = 20.0, bounds: Sequence[float] | None = None,
                points: Sequence[Sequence[float]] | None = None) -> Render:
-        result = render_3d(self.scene, self.application_logic, path, size, azimuth, elevation, bounds, points)
-        self.renders.append(Path(path))
-        return result
-
-    def render_3d(self, path: str | os.PathLike[str], size: tuple[int, int] = (640, 480),
-                  azimuth: float = 30.0, elevation: float = 20.0) -> np.ndarray:
-        """Render the scene's first 3D view offscreen; save a PNG; return RGB pixels."""
-        return self.render(path, size, azimuth, elevation).pixels
+        return render_3d(self.scene, self.application_logic, path, size, azimuth, elevation, bounds, points)
 
 
 def _core_logic(cls: type, scene: Any, application_logic: Any) -> Any:
