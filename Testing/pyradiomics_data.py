@@ -96,8 +96,8 @@ def patient_masks(case: str) -> tuple[Path, dict[str, sitk.Image]]:
     return image_path, masks
 
 
-def write_labelmap(masks: dict[str, sitk.Image], path: Path) -> dict[int, str]:
-    """A multi-label labelmap (label i+1 = i-th mask; later masks win on overlap) and its label → name map."""
+def write_labelmap(masks: dict[str, sitk.Image], path: Path) -> None:
+    """A multi-label labelmap (label i+1 = i-th mask; later masks win on overlap)."""
     names = list(masks)
     array = np.zeros(sitk.GetArrayViewFromImage(masks[names[0]]).shape, dtype=np.uint8)
     for value, name in enumerate(names, start=1):
@@ -105,7 +105,6 @@ def write_labelmap(masks: dict[str, sitk.Image], path: Path) -> dict[int, str]:
     labelmap = sitk.GetImageFromArray(array)
     labelmap.CopyInformation(masks[names[0]])
     sitk.WriteImage(labelmap, str(path), True)
-    return {value: name for value, name in enumerate(names, start=1)}
 
 
 def write_seg_nrrd(masks: dict[str, sitk.Image], path: Path, sites: dict[str, str] | None = None) -> Path:
