@@ -96,11 +96,10 @@ def load_timepoint(scene, image: Path, lesions: Path, sites: Path | None) -> tup
             raise FileNotFoundError(f"{what} not found: {path}")
     if image.is_dir():
         raise ValueError(f"{image}: DICOM folders are not read here; convert to NRRD or use `mirv extract`")
-    nodes: list[Any] = []
-    volume = load_volume_node(scene, image, nodes)
+    volume = load_volume_node(scene, image)
     reference = load_image(image)
     found = load_lesions(lesions, reference_image=reference, sites_csv=sites)
-    segmentation = load_segmentation_node(scene, lesions, found, volume, reference, nodes)
+    segmentation = load_segmentation_node(scene, lesions, found, volume, reference)
     segmentation.CreateDefaultDisplayNodes()
     by_name = {lesion.name: lesion.site for lesion in found}
     seg = segmentation.GetSegmentation()

@@ -114,27 +114,23 @@ def _timepoint(logic: Any, scene: Any, row: ManifestRow, image: Path, lesions: P
                 scene.RemoveNode(node)
 
 
-def load_volume_node(scene: Any, path: Path, nodes: list[Any]) -> Any:
+def load_volume_node(scene: Any, path: Path) -> Any:
     volume = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", path.stem)
     storage = scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
-    nodes += [volume, storage]
     storage.SetFileName(str(path))
     if not storage.ReadData(volume) or volume.GetImageData() is None:
         raise OSError(f"cannot read image {path}")
     return volume
 
 
-def load_segmentation_node(scene: Any, path: Path, lesions: list[Lesion], volume: Any, reference: sitk.Image,
-                           nodes: list[Any]) -> Any:
+def load_segmentation_node(scene: Any, path: Path, lesions: list[Lesion], volume: Any, reference: sitk.Image) -> Any:
     """A ``.seg.nrrd`` through Slicer's own reader; a labelmap or mask folder as one segment per lesion.
 
     ``lesions`` are conformed to ``reference`` (the volume's image as MIRVLib reads it).
     """
     segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", path.name)
-    nodes.append(segmentation)
     if path.name.lower().endswith(".seg.nrrd"):
         storage = scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
-        nodes.append(storage)
         storage.SetFileName(str(path))
         if not storage.ReadData(segmentation):
             raise OSError(f"cannot read segmentation {path}")
