@@ -68,6 +68,8 @@ def test_fixed_cutoff_and_median_split_rule():
     assert (row["cutoff"], row["n_low"], row["n_high"], row["events_high"]) == (5.0, 4, 2, 1)
     with pytest.raises(ValueError, match="event column 'M' must be 0/1"):
         km_analysis(frame, "T", "M", ["E"])
+    with pytest.raises(ValueError, match="km: negative survival times in 'T'"):
+        km_analysis(frame.assign(T=frame["T"] - 6), "T", "E", ["M"])
 
 
 def test_kruskal_wallis_equals_scipy(joined):

@@ -37,6 +37,16 @@ def model_variables(covariates: Sequence[str], interactions: Sequence[str] = ())
     return list(dict.fromkeys([*covariates, *(v for t in parse_interactions(interactions) for v in t)]))
 
 
+def survival_times(frame: pd.DataFrame, duration: str, event: str, purpose: str) -> pd.DataFrame:
+    """Duration and event as floats; a negative time or an event other than 0/1 is an error."""
+    times = numeric_columns(frame, [duration, event], purpose)
+    if (times[duration] < 0).any():
+        raise ValueError(f"{purpose}: negative survival times in '{duration}'")
+    if not times[event].isin([0.0, 1.0]).all():
+        raise ValueError(f"{purpose}: event column '{event}' must be 0/1 (found {sorted(times[event].unique())[:5]})")
+    return times
+
+
 def _sorted_levels(values: pd.Series) -> list:
     levels = values.dropna().unique().tolist()
     try:
@@ -77,11 +87,7 @@ def build_design(
     used = complete_cases(frame, [duration, event, *variables])
     if used.empty:
         raise ValueError("cox: no patient has all of duration, event and covariates")
-    times = numeric_columns(used, [duration, event], "cox")
-    if (times[duration] < 0).any():
-        raise ValueError(f"cox: negative survival times in '{duration}'")
-    if not times[event].isin([0.0, 1.0]).all():
-        raise ValueError(f"cox: event column '{event}' must be 0/1 (found {sorted(times[event].unique())[:5]})")
+    times = survival_times(used, duration, event, "cox")
     reference = dict(reference or {})
     categorical = set(categorical) | {v for v in variables if not pd.api.types.is_numeric_dtype(used[v])
                                       and not pd.api.types.is_bool_dtype(used[v])}

@@ -16,7 +16,7 @@ from lifelines import KaplanMeierFitter
 from lifelines.statistics import logrank_test
 from statsmodels.stats.multitest import multipletests
 
-from MIRVLib.stats.cox import fit_cox
+from MIRVLib.stats.cox import fit_cox, survival_times
 from MIRVLib.stats.join import complete_cases, numeric_columns, require_columns
 
 ALL = "All"
@@ -72,9 +72,7 @@ def km_analysis(
     rows, curves = [], []
     for metric in metrics:
         used = complete_cases(frame, [duration, event, metric, *([group_by] if group_by else [])])
-        data = numeric_columns(used, [duration, event, metric], "km")
-        if not data[event].isin([0.0, 1.0]).all():
-            raise ValueError(f"km: event column '{event}' must be 0/1")
+        data = survival_times(used, duration, event, "km").join(numeric_columns(used, [metric], "km"))
         groups = [(ALL, data.index)]
         if group_by:
             levels = sorted(used[group_by].astype(str).unique())
