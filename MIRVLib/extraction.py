@@ -290,10 +290,9 @@ class SharedImage:
 def _init_worker(prepared: PreparedImage, shared: SharedImage) -> None:
     global _WORKER_PREPARED
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)  # one core per worker; the pool supplies parallelism
-    logging.getLogger("radiomics").setLevel(logging.ERROR)
     prepared.image = shared.load()
     _WORKER_PREPARED = prepared
-    _extractor(prepared.preset)  # build it (imports, schema validation) before the first task arrives
+    _extractor(prepared.preset)  # build it (imports, schema validation, quiet radiomics logs) before the first task
 
 
 def _worker_task(lesion: Lesion, ith: bool) -> dict[str, Any]:
