@@ -29,7 +29,7 @@ def _untransformed(node, what: str) -> None:
 def ijk_to_ras(volume_node) -> np.ndarray:
     matrix = vtk.vtkMatrix4x4()
     volume_node.GetIJKToRASMatrix(matrix)
-    return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+    return slicer.util.arrayFromVTKMatrix(matrix)
 
 
 def sitk_image_from_volume(volume_node) -> sitk.Image:
@@ -102,6 +102,6 @@ def segment_centroids(segmentation_node, ids: Sequence[str]) -> np.ndarray:
         ijk = np.array([i.mean() + extent[0], j.mean() + extent[2], k.mean() + extent[4], 1.0])
         matrix = vtk.vtkMatrix4x4()
         labelmap.GetImageToWorldMatrix(matrix)
-        world = np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)]) @ ijk
+        world = slicer.util.arrayFromVTKMatrix(matrix) @ ijk
         centroids.append(world[:3])
     return np.array(centroids).reshape(-1, 3)
