@@ -23,7 +23,8 @@ from MIRVLib.batch.pipeline import run_batch
 from MIRVLib.batch.runner import failure_reason, patient_result
 from MIRVLib.batch.store import PatientResult
 from MIRVLib.lesions import Lesion, full_mask
-from MIRVLib.reduction import PRESETS, ReductionSettings
+from MIRVLib.options import DEFAULT_FEATURE_CORRELATION, DEFAULT_VARIANCE_QUANTILE, DEFAULT_VOLUME_CORRELATION, PRESETS
+from MIRVLib.reduction import ReductionSettings
 
 
 def add_manifest_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,9 +33,9 @@ def add_manifest_arguments(parser: argparse.ArgumentParser) -> None:
     reduction = group.add_mutually_exclusive_group()
     reduction.add_argument("--model", dest="cohort_model", help="MIRV model JSON or shipped name: score with it")
     reduction.add_argument("--fit", choices=PRESETS, default="paper", help="fit the reduction on the cohort (default)")
-    group.add_argument("--variance-quantile", type=float, default=0.5)
-    group.add_argument("--volume-correlation", type=float, default=0.1)
-    group.add_argument("--feature-correlation", type=float, default=0.7)
+    group.add_argument("--variance-quantile", type=float, default=DEFAULT_VARIANCE_QUANTILE)
+    group.add_argument("--volume-correlation", type=float, default=DEFAULT_VOLUME_CORRELATION)
+    group.add_argument("--feature-correlation", type=float, default=DEFAULT_FEATURE_CORRELATION)
     group.add_argument("--resume", action="store_true", help="reuse patients already stored in --out")
     group.add_argument("--retry-failed", action="store_true", help="with --resume: recompute failed patients")
 

@@ -11,7 +11,12 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from MIRVLib.options import PRESETS
+from MIRVLib.options import (
+    DEFAULT_FEATURE_CORRELATION,
+    DEFAULT_VARIANCE_QUANTILE,
+    DEFAULT_VOLUME_CORRELATION,
+    PRESETS,
+)
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -36,12 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     reduction.add_argument("--model", help="MIRV model JSON or shipped model name: score with it, fit nothing")
     reduction.add_argument("--fit", choices=PRESETS, default="paper",
                            help="fit the feature reduction on this cohort's lesions (default: paper)")
-    parser.add_argument("--variance-quantile", type=float, default=0.5,
-                        help="with --fit: keep features with variance >= this quantile (default 0.5)")
-    parser.add_argument("--volume-correlation", type=float, default=0.1,
-                        help="with --fit: Spearman threshold with tumour volume (default 0.1)")
-    parser.add_argument("--feature-correlation", type=float, default=0.7,
-                        help="with --fit: redundancy threshold between features (default 0.7)")
+    parser.add_argument("--variance-quantile", type=float, default=DEFAULT_VARIANCE_QUANTILE,
+                        help="with --fit: keep features with variance >= this quantile (default %(default)s)")
+    parser.add_argument("--volume-correlation", type=float, default=DEFAULT_VOLUME_CORRELATION,
+                        help="with --fit: Spearman threshold with tumour volume (default %(default)s)")
+    parser.add_argument("--feature-correlation", type=float, default=DEFAULT_FEATURE_CORRELATION,
+                        help="with --fit: redundancy threshold between features (default %(default)s)")
     engine = parser.add_mutually_exclusive_group()
     engine.add_argument("--jobs", type=int, default=1,
                         help="local Dask cluster of N single-threaded worker processes (1: in this process)")
