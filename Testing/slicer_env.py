@@ -21,13 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT / "MIRV") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "MIRV"))
 
-from MIRVLogic.headless import (  # noqa: E402,F401  (re-exported for the tests)
-    Render,
-    ScriptedLoadableModuleLogic,
-    SlicerEnvironment,
-    make_slicer_environment,
-    render_3d,
-)
+from MIRVLogic.headless import make_slicer_environment  # noqa: E402,F401  (re-exported for the tests)
 
 _STORAGE_CLASSES = {
     "vtkMRMLScalarVolumeNode": "vtkMRMLVolumeArchetypeStorageNode",
