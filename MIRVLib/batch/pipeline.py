@@ -151,10 +151,8 @@ def cohort_volumes(results: list[PatientResult]) -> pd.DataFrame | None:
         if result.follow_up is None:
             follow = pd.Series(float("nan"), index=base.index, name=FOLLOW_UP)
         else:
-            measured = result.follow_up.assign(
-                VolumeFollowUp=result.follow_up["VolumeFollowUp"].where(result.follow_up["Status"] == "ok"))
-            follow = pd.Series(measured["VolumeFollowUp"].to_numpy(float), index=measured["LesionID"].astype(str),
-                               name=FOLLOW_UP)
+            measured = result.follow_up[FOLLOW_UP].where(result.follow_up["Status"] == "ok")
+            follow = pd.Series(measured.to_numpy(float), index=result.follow_up["LesionID"].astype(str), name=FOLLOW_UP)
             base = base.reindex(base.index.union(follow.index, sort=False), fill_value=0.0)
             follow = follow.reindex(base.index, fill_value=0.0)
         frame = pd.concat([base, follow], axis=1).rename_axis(LESION_ID).reset_index()

@@ -43,6 +43,8 @@ import SimpleITK as sitk
 from MIRVLib.batch.manifest import ManifestRow
 from MIRVLib.batch.store import PatientResult
 from MIRVLib.extraction import METADATA_COLUMNS
+from MIRVLib.lesion_table import VOLUME_FEATURE
+from MIRVLib.response import FOLLOW_UP as FOLLOW_UP_VOLUME
 
 log = logging.getLogger(__name__)
 
@@ -422,8 +424,7 @@ def patient_result(patient_id: str, baseline: list[dict[str, Any]], follow_up: l
     volumes = None
     if follow_up:
         frame = _lesion_frame(follow_up)
-        volumes = pd.DataFrame({"LesionID": frame["LesionID"],
-                                "VolumeFollowUp": frame.get("original_shape_VoxelVolume", float("nan")),
+        volumes = pd.DataFrame({"LesionID": frame["LesionID"], FOLLOW_UP_VOLUME: frame.get(VOLUME_FEATURE, float("nan")),
                                 "Status": frame["Status"]})
     return PatientResult(patient_id, _lesion_frame(baseline), volumes, failures, provenance, transient)
 
