@@ -63,6 +63,24 @@ def read_volumes(path: str | os.PathLike[str]) -> pd.DataFrame:
     return validate_volumes(frame, source=str(path))
 
 
+def matched_volumes(patient_id: str, baseline: pd.Series, follow_up: pd.Series | None) -> pd.DataFrame:
+    """One patient's volume rows, lesions matched by name between time points.
+
+    ``baseline`` and ``follow_up`` hold volumes indexed by LesionID (NaN: extraction failed there, so
+    unmeasured). A lesion missing from one time point has volume 0 there: gone at follow-up (−100 %) or new
+    (+100 %), the authors' rule. Without a follow-up time point (None) the follow-up volumes are empty, so
+    the baseline metrics are still reported.
+    """
+    if follow_up is None:
+        base, follow = baseline, pd.Series(np.nan, index=baseline.index)
+    else:  # reindex fills only the lesions missing at a time point; failed ones stay NaN
+        base = baseline.reindex(baseline.index.union(follow_up.index, sort=False), fill_value=0.0)
+        follow = follow_up.reindex(base.index, fill_value=0.0)
+    return validate_volumes(pd.DataFrame({
+        PATIENT_ID: patient_id, LESION_ID: base.index, BASELINE: base.to_numpy(float), FOLLOW_UP: follow.to_numpy(float),
+    }), source=f"patient {patient_id} volumes")
+
+
 def lesion_volume_changes(volumes: pd.DataFrame, missing_followup: MissingFollowUp = "unmeasured") -> pd.DataFrame:
     """Per lesion: PercentChange and Status (matched / disappeared / new / unmeasured / absent)."""
     if missing_followup not in MISSING_FOLLOWUP_POLICIES:

@@ -8,7 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from MIRVLib.response import VolumeTableError, lesion_volume_changes, validate_volumes, volume_response
+from MIRVLib.lesion_table import LESION_ID
+from MIRVLib.response import (
+    BASELINE, FOLLOW_UP, VolumeTableError, lesion_volume_changes, matched_volumes, validate_volumes, volume_response,
+)
 
 
 def _volumes(rows) -> pd.DataFrame:
@@ -73,3 +76,19 @@ def test_bad_volume_tables_name_the_problem():
 def test_empty_lesion_id_in_volumes_is_refused():
     with pytest.raises(VolumeTableError, match=r"empty PatientID/LesionID on line\(s\) \[3\]"):
         _volumes([("A", "L1", 1, 1), ("A", None, 2, 2)])
+
+
+def test_matched_volumes_one_rule_for_every_entry_point():
+    """mirv batch and the Slicer module match time points with this one function: a lesion missing at a time
+    point has volume 0 there (METHODS §4: −100 % / +100 %), a failed extraction stays unmeasured."""
+    baseline = pd.Series({"a": 10.0, "gone": 4.0, "failed": 8.0})
+    follow_up = pd.Series({"a": 5.0, "failed": float("nan"), "new": 2.0})
+    volumes = matched_volumes("P", baseline, follow_up)
+    assert volumes[LESION_ID].tolist() == ["a", "gone", "failed", "new"]
+    np.testing.assert_array_equal(volumes[BASELINE], [10.0, 4.0, 8.0, 0.0])
+    np.testing.assert_array_equal(volumes[FOLLOW_UP], [5.0, 0.0, np.nan, 2.0])
+    changes = lesion_volume_changes(volumes)
+    assert changes["Status"].tolist() == ["matched", "disappeared", "unmeasured", "new"]
+    np.testing.assert_array_equal(changes["PercentChange"], [-50.0, -100.0, np.nan, 100.0])
+    without = matched_volumes("P", baseline, None)
+    assert without[FOLLOW_UP].isna().all() and without[LESION_ID].tolist() == ["a", "gone", "failed"]

@@ -29,7 +29,7 @@ from MIRVLib.metrics import PAIR_SEPARATOR, PatientMIRV
 from MIRVLib.provenance import atomic_write_csv
 from MIRVLib.reduction import FeatureReduction
 from MIRVLib.resources import model_path
-from MIRVLib.response import BASELINE, FOLLOW_UP, validate_volumes, volume_response
+from MIRVLib.response import FOLLOW_UP, matched_volumes, volume_response
 from MIRVLogic import figures, overlay
 from MIRVLogic.mrml import lesions_from_segmentation, segment_centroids, segment_ids, sitk_image_from_volume
 from MIRVLogic.sites import segment_site, set_segment_site
@@ -276,10 +276,8 @@ class MIRVLogic:
     # ----- follow-up -----
     @staticmethod
     def _volumeTable(baseline: pd.DataFrame, follow_up: pd.DataFrame) -> pd.DataFrame:
-        """PatientID, LesionID, VolumeBaseline, VolumeFollowUp with lesions matched by name.
-
-        A lesion absent from one time point, or whose extraction failed there, has no volume (empty) there.
-        """
+        """PatientID, LesionID, VolumeBaseline, VolumeFollowUp, lesions matched by name as in `mirv batch`
+        (`MIRVLib.response.matched_volumes`); a lesion whose extraction failed is unmeasured there."""
         def volumes(frame: pd.DataFrame) -> pd.Series:
             ok = frame[STATUS].fillna(STATUS_OK).astype(str).eq(STATUS_OK) if STATUS in frame else True
             values = pd.to_numeric(frame[VOLUME_FEATURE], errors="coerce").where(ok)
@@ -288,13 +286,7 @@ class MIRVLogic:
         for frame, what in ((baseline, "baseline"), (follow_up, "follow-up")):
             if VOLUME_FEATURE not in frame:
                 raise ValueError(f"the {what} feature table has no {VOLUME_FEATURE} column (shape features needed)")
-        base, follow = volumes(baseline), volumes(follow_up)
-        names = list(dict.fromkeys([*base.index, *follow.index]))
-        patient_id = str(baseline[PATIENT_ID].iloc[0])
-        return validate_volumes(pd.DataFrame({
-            PATIENT_ID: patient_id, LESION_ID: names,
-            BASELINE: base.reindex(names).to_numpy(), FOLLOW_UP: follow.reindex(names).to_numpy(),
-        }), source="baseline/follow-up feature tables")
+        return matched_volumes(str(baseline[PATIENT_ID].iloc[0]), volumes(baseline), volumes(follow_up))
 
     def computeResponse(self, baselineTableNode, followUpTableNode) -> dict[str, Any]:
         """Per-lesion % volume change, Δ Volume and complete tumour response (`MIRVLib.response`)."""

@@ -20,12 +20,12 @@ from MIRVLib.batch.manifest import ManifestRow, read_manifest
 from MIRVLib.batch.runner import run_patients
 from MIRVLib.batch.store import FAILURE_COLUMNS, PatientResult, ResultStore
 from MIRVLib.cohort import score_cohort, write_cohort
-from MIRVLib.lesion_table import LESION_ID, VOLUME_FEATURE, LesionTable, LesionTableError
+from MIRVLib.lesion_table import VOLUME_FEATURE, LesionTable, LesionTableError
 from MIRVLib.provenance import (atomic_write_csv, atomic_write_json, atomic_write_text, hash_settings,
                                 library_versions, provenance_record, sha256_file)
 from MIRVLib.reduction import FeatureReduction, ModelError, ReductionSettings
 from MIRVLib.resources import model_path, preset_path
-from MIRVLib.response import BASELINE, FOLLOW_UP, VolumeTableError, validate_volumes
+from MIRVLib.response import FOLLOW_UP, VolumeTableError, matched_volumes
 
 EXIT_OK, EXIT_FAILURES = 0, 3
 Extractor = Callable[..., dict[str, Any] | None]
@@ -137,27 +137,22 @@ def run_batch(
 def cohort_volumes(results: list[PatientResult]) -> pd.DataFrame | None:
     """Volume table for the response metrics, or None when no patient has a follow-up time point.
 
-    Lesions are matched by name. A baseline lesion missing at follow-up has volume 0 there and one new at
-    follow-up has baseline volume 0 (the authors' ±100 % rule, applied by `MIRVLib.response`); a follow-up
-    lesion that failed to extract is left unmeasured. Patients without follow-up keep their baseline
-    volumes so their baseline metrics are still reported.
+    Lesions are matched by name (`MIRVLib.response.matched_volumes`: missing at a time point = volume 0 there,
+    the authors' ±100 % rule); a lesion that failed to extract is left unmeasured. Patients without follow-up
+    keep their baseline volumes so their baseline metrics are still reported.
     """
     if not any(r.follow_up is not None for r in results):
         return None
     frames = []
     for result in results:
         ok = result.lesions[result.lesions["Status"] == "ok"]
-        base = pd.Series(ok[VOLUME_FEATURE].to_numpy(float), index=ok["LesionID"].astype(str), name=BASELINE)
-        if result.follow_up is None:
-            follow = pd.Series(float("nan"), index=base.index, name=FOLLOW_UP)
-        else:
+        base = pd.Series(ok[VOLUME_FEATURE].to_numpy(float), index=ok["LesionID"].astype(str))
+        follow = None
+        if result.follow_up is not None:
             measured = result.follow_up[FOLLOW_UP].where(result.follow_up["Status"] == "ok")
-            follow = pd.Series(measured.to_numpy(float), index=result.follow_up["LesionID"].astype(str), name=FOLLOW_UP)
-            base = base.reindex(base.index.union(follow.index, sort=False), fill_value=0.0)
-            follow = follow.reindex(base.index, fill_value=0.0)
-        frame = pd.concat([base, follow], axis=1).rename_axis(LESION_ID).reset_index()
-        frames.append(frame.assign(PatientID=result.patient_id))
-    return validate_volumes(pd.concat(frames, ignore_index=True), source="batch follow-up volumes")
+            follow = pd.Series(measured.to_numpy(float), index=result.follow_up["LesionID"].astype(str))
+        frames.append(matched_volumes(result.patient_id, base, follow))
+    return pd.concat(frames, ignore_index=True)
 
 
 def write_outputs(
