@@ -30,6 +30,9 @@ MISSING_FOLLOWUP_POLICIES: tuple[str, ...] = get_args(MissingFollowUp)
 CONTINUOUS, BINARY, CATEGORICAL = "continuous", "binary", "categorical"
 COLUMN_TYPES = (CONTINUOUS, BINARY, CATEGORICAL)
 
-# MIRVLib.stats.simulate: sampling strategies simulated by default; k of the recovery curve.
+# MIRVLib.stats.simulate: sampling strategies simulated by default; k of the recovery curve; the recovery %
+# the curve must reach; the sites RECIST-like sampling skips (Henry et al. 2022).
 DEFAULT_STRATEGIES = ("random:2", "random:3", "per-site:2", "per-site:3", "recist-like", "recist")
 CURVE_K = tuple(range(2, 16))
+RECOVERY_TARGET = 75.0
+RECIST_EXCLUDED_SITES = ("bone",)

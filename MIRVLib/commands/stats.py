@@ -11,7 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from MIRVLib.options import COLUMN_TYPES, CURVE_K, DEFAULT_STRATEGIES, NONFINITE_POLICIES, PRESETS
+from MIRVLib.options import (
+    COLUMN_TYPES, CURVE_K, DEFAULT_STRATEGIES, NONFINITE_POLICIES, PRESETS, RECIST_EXCLUDED_SITES, RECOVERY_TARGET,
+)
 
 # Tables and analyses (pandas, SciPy, lifelines, statsmodels, matplotlib) are imported when a command runs,
 # not for `mirv --help`.
@@ -91,8 +93,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--simulations", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-k", type=int, default=max(CURVE_K), help="recovery curve for k = 2..MAX_K random lesions")
-    p.add_argument("--target", type=float, default=75.0, help="recovery %% the curve must reach (default 75)")
-    p.add_argument("--exclude-sites", default="bone", help="sites RECIST-like sampling skips (comma-separated)")
+    p.add_argument("--target", type=float, default=RECOVERY_TARGET,
+                   help=f"recovery %% the curve must reach (default {RECOVERY_TARGET:g})")
+    p.add_argument("--exclude-sites", default=",".join(RECIST_EXCLUDED_SITES),
+                   help="sites RECIST-like sampling skips (comma-separated)")
     p.add_argument("--no-cap", action="store_true", help="do not cap recovery at 100 %%")
     p.add_argument("--nonfinite", choices=NONFINITE_POLICIES, default="drop-lesion")
     p.add_argument("--out", required=True, help="output folder")

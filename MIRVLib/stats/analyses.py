@@ -24,7 +24,9 @@ from MIRVLib.stats.compare import kruskal_wallis
 from MIRVLib.stats.correlate import spearman_matrix
 from MIRVLib.stats.cox import fit_cox, model_variables
 from MIRVLib.stats.join import CATEGORICAL, AnalysisTable, missing_report
-from MIRVLib.stats.simulate import CURVE_K, DEFAULT_STRATEGIES, RECOVERY_TARGET, simulate_sampling
+from MIRVLib.stats.simulate import (
+    CURVE_K, DEFAULT_STRATEGIES, RECIST_EXCLUDED_SITES, RECOVERY_TARGET, simulate_sampling,
+)
 from MIRVLib.stats.survival import km_analysis
 
 ANALYSES = ("correlate", "cox", "km", "compare", "simulate")
@@ -142,7 +144,7 @@ def run_compare(table: AnalysisTable, metrics: Sequence[str], group: str, out_di
 def run_simulate(vectors: pd.DataFrame, sites: pd.Series | None, out_dir: str | Path, *,
                  strategies: Sequence[str] = DEFAULT_STRATEGIES, simulations: int = 500, seed: int = 0,
                  curve_k: Sequence[int] = CURVE_K, target: float = RECOVERY_TARGET,
-                 exclude_sites: Sequence[str] = ("bone",), cap: bool = True,
+                 exclude_sites: Sequence[str] = RECIST_EXCLUDED_SITES, cap: bool = True,
                  inputs: Mapping[str, str | Path] | None = None, extra: Mapping[str, Any] | None = None,
                  progress: Callable[[int, int, str], None] | None = None) -> AnalysisOutput:
     result = simulate_sampling(vectors, sites, strategies, simulations, seed, curve_k, target, exclude_sites, cap, progress)

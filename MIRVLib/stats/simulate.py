@@ -23,10 +23,9 @@ import numpy as np
 import pandas as pd
 
 from MIRVLib.metrics import patient_mirv
-from MIRVLib.options import CURVE_K, DEFAULT_STRATEGIES
+from MIRVLib.options import CURVE_K, DEFAULT_STRATEGIES, RECIST_EXCLUDED_SITES, RECOVERY_TARGET  # noqa: F401
 
 INDEXES = ("AverageHeterogeneity", "MaximalDivergence")
-RECOVERY_TARGET = 75.0
 UNKNOWN_SITE = "unknown"
 
 
@@ -56,7 +55,7 @@ class Strategy:
         return drawn
 
 
-def parse_strategy(spec: str, exclude_sites: Sequence[str] = ("bone",)) -> Strategy:
+def parse_strategy(spec: str, exclude_sites: Sequence[str] = RECIST_EXCLUDED_SITES) -> Strategy:
     """``all``, ``random:K``, ``per-site:K``, ``recist-like`` (≤ 2 per site, no bone — Henry et al.),
     ``recist`` (RECIST 1.1: also ≤ 5 in total)."""
     text = spec.strip().lower()
@@ -170,7 +169,7 @@ def simulate_sampling(
     seed: int = 0,
     curve_k: Sequence[int] = CURVE_K,
     target: float = RECOVERY_TARGET,
-    exclude_sites: Sequence[str] = ("bone",),
+    exclude_sites: Sequence[str] = RECIST_EXCLUDED_SITES,
     cap: bool = True,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> SimulationResult:
