@@ -315,11 +315,6 @@ def single_threaded_itk() -> Iterator[None]:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
 
 
-def warm_up_workers(jobs: int) -> None:
-    """Start the fork server now so its imports overlap with reading the image."""
-    start_fork_server(jobs)
-
-
 def run_lesions(
     prepared: PreparedImage,
     lesions: Sequence[Lesion],
@@ -518,7 +513,7 @@ def extract_patient(
     if isinstance(image, PreparedImage):
         prepared, patient_id = image, image.patient_id
     else:
-        warm_up_workers(jobs if len(lesions) > 1 else 1)
+        start_fork_server(jobs if len(lesions) > 1 else 1)  # its imports overlap with reading the image
         prepared = prepare_image(image, preset, patient_id)
     notes = lesion_checks(prepared.image, lesions)
     for name, messages in notes.items():

@@ -44,10 +44,11 @@ def _timed(command: list[str]) -> float:
 
 ENGINE_SCRIPT = """
 import sys, time
-from MIRVLib.extraction import extract_patient, prepare_image, warm_up_workers
+from MIRVLib.extraction import extract_patient, prepare_image
+from MIRVLib.worker_processes import start_fork_server
 from MIRVLib.lesions import load_lesions
 if __name__ == "__main__":
-    warm_up_workers(2)
+    start_fork_server(2)
     prepared = prepare_image(sys.argv[1])
     lesions = load_lesions(sys.argv[2], reference_image=prepared.image)
     extract_patient(prepared, lesions, jobs=1)  # warm-up (imports, extractor)

@@ -35,12 +35,13 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
     from tqdm import tqdm
 
-    from MIRVLib.extraction import load_preset, warm_up_workers
+    from MIRVLib.extraction import load_preset
     from MIRVLib.lesions import load_image, load_lesions
     from MIRVLib.provenance import atomic_write_csv, atomic_write_json, atomic_write_text, provenance_record
     from MIRVLib.robustness import run_robustness
+    from MIRVLib.worker_processes import start_fork_server, stop_fork_server
 
-    warm_up_workers(args.jobs)
+    start_fork_server(args.jobs)  # worker imports overlap with reading the cases
     if args.image and not args.lesions:
         print("mirv robustness: --image needs --lesions", file=sys.stderr)
         return 2
@@ -68,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
             bar.update(done - bar.n)
 
         result = run_robustness(cases, preset, args.radius_mm, args.threshold, args.jobs, progress)
+    stop_fork_server()  # workers are done; its shutdown must not delay the end of this command
     out = Path(args.out)
     header = (f"# {len(result.features)} of {len(result.table)} features with Lin's CCC >= {args.threshold} after "
               f"{args.radius_mm} mm erosion and dilation ({int(result.table['Lesions'].iloc[0])} lesions, "
