@@ -124,6 +124,16 @@ def test_one_table_per_patient(extracted, logic):
         logic.computeMIRV(feature_node(logic, frame))
 
 
+def test_a_rerun_updates_the_same_result_tables(extracted, logic, slicer_env):
+    table = feature_node(logic, extracted["frames"]["baseline"])
+    first = logic.computeMIRV(table)
+    tables = slicer_env.scene.GetNumberOfNodesByClass("vtkMRMLTableNode")
+    again = logic.computeMIRV(table)
+    assert slicer_env.scene.GetNumberOfNodesByClass("vtkMRMLTableNode") == tables
+    for role in ("dissimilarityTableNode", "distanceTableNode", "patientTableNode"):
+        assert getattr(again, role) is getattr(first, role), role
+
+
 def test_response_by_hand_from_the_volume_features(extracted, logic):
     """% volume change per lesion, Δ Volume and TSRC recomputed by hand from the two VoxelVolume columns."""
     baseline, follow_up = extracted["frames"]["baseline"], extracted["frames"]["followup"]

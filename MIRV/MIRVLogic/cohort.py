@@ -21,7 +21,7 @@ from MIRVLib.options import CURVE_K
 from MIRVLib.stats import analyses
 from MIRVLib.stats.join import AnalysisTable, parse_id_columns, prepare_table, read_table
 from MIRVLib.stats.report import build_report
-from MIRVLogic.tables import SOURCE_ATTRIBUTE, dataframe_from_table_node, new_table_node, update_table_node
+from MIRVLogic.tables import SOURCE_ATTRIBUTE, dataframe_from_table_node, new_table_node, result_table_node
 
 LESION_TEXT_COLUMNS = (PATIENT_ID, LESION_ID, SITE)
 RESULT_ATTRIBUTE = "MIRVCohort.Result"
@@ -79,20 +79,10 @@ class MIRVCohortLogic:
     def _publish(self, output: analyses.AnalysisOutput) -> CohortAnalysisResult:
         result = CohortAnalysisResult(output)
         for stem, frame in output.tables.items():
-            name = f"MIRVCohort {stem}"
-            node = next((n for n in self._nodesByName(name) if n.GetAttribute(RESULT_ATTRIBUTE) == stem), None)
-            if node is None:
-                node = new_table_node(self.scene, name, frame)
-                node.SetAttribute(RESULT_ATTRIBUTE, stem)
-            else:
-                update_table_node(node, frame)
+            node = result_table_node(self.scene, f"MIRVCohort {stem}", frame, RESULT_ATTRIBUTE, stem)
             node.SetAttribute(SOURCE_ATTRIBUTE, str(output.table_path(stem)))
             result.tableNodes[stem] = node
         return result
-
-    def _nodesByName(self, name: str) -> list:
-        collection = self.scene.GetNodesByClassByName("vtkMRMLTableNode", name)
-        return [collection.GetItemAsObject(i) for i in range(collection.GetNumberOfItems())]
 
     # ----- analyses (parameters as in `mirv stats`) -----
     def runCorrelate(self, tableNodes: Sequence, columns: Sequence[str], outputDir: str | Path | None = None, *,

@@ -33,7 +33,7 @@ from MIRVLib.response import FOLLOW_UP, matched_volumes, volume_response
 from MIRVLogic import figures, overlay
 from MIRVLogic.mrml import lesions_from_segmentation, segment_centroids, segment_ids, sitk_image_from_volume
 from MIRVLogic.sites import segment_site, set_segment_site
-from MIRVLogic.tables import dataframe_from_table_node, new_table_node, update_table_node
+from MIRVLogic.tables import dataframe_from_table_node, result_table_node, update_table_node
 
 DEFAULT_MODEL = "SARC021-lung-paper"
 METRICS = {"dissimilarity": "Cosine dissimilarity", "distance": "Euclidean distance"}
@@ -264,14 +264,7 @@ class MIRVLogic:
 
     def _resultNode(self, name: str, frame: pd.DataFrame):
         """A result table node, reused on a re-run (by name and MIRV role) so the scene holds one copy."""
-        for index in range(self.scene.GetNumberOfNodesByClass("vtkMRMLTableNode")):
-            node = self.scene.GetNthNodeByClass(index, "vtkMRMLTableNode")
-            if node.GetName() == name and node.GetAttribute("MIRV.Result") == "1":
-                update_table_node(node, frame)
-                return node
-        node = new_table_node(self.scene, name, frame)
-        node.SetAttribute("MIRV.Result", "1")
-        return node
+        return result_table_node(self.scene, name, frame, "MIRV.Result", "1")
 
     # ----- follow-up -----
     @staticmethod

@@ -74,3 +74,17 @@ def new_table_node(scene, name: str, frame: pd.DataFrame, descriptions: Mapping[
     node = scene.AddNewNodeByClass("vtkMRMLTableNode", name)
     update_table_node(node, frame, descriptions, units)
     return node
+
+
+def result_table_node(scene, name: str, frame: pd.DataFrame, attribute: str, value: str):
+    """The table node of a result: the node named ``name`` whose ``attribute`` is ``value``, updated (a re-run
+    keeps one copy in the scene), or a new one so marked."""
+    collection = scene.GetNodesByClassByName("vtkMRMLTableNode", name)
+    for index in range(collection.GetNumberOfItems()):
+        node = collection.GetItemAsObject(index)
+        if node.GetAttribute(attribute) == value:
+            update_table_node(node, frame)
+            return node
+    node = new_table_node(scene, name, frame)
+    node.SetAttribute(attribute, value)
+    return node
