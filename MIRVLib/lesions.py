@@ -375,6 +375,11 @@ def strip_suffix(name: str, suffixes: Sequence[str] = MASK_SUFFIXES) -> str:
     return name
 
 
+def default_patient_id(image: str | os.PathLike[str]) -> str:
+    """The PatientID of a patient given by its image file only: the file name without its image suffix."""
+    return strip_suffix(Path(image).name, (".seg.nrrd", *MASK_SUFFIXES))
+
+
 def _lesions_from_folder(path: Path) -> list[Lesion]:
     files = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(MASK_SUFFIXES))
     if not files:

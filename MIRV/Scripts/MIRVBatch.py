@@ -78,9 +78,9 @@ def slicer_session() -> tuple[Any, Any, Any]:
 
 
 def _stem(path: Path) -> str:
-    from MIRVLib.lesions import MASK_SUFFIXES, strip_suffix
+    from MIRVLib.lesions import default_patient_id
 
-    name = strip_suffix(path.name, (".seg.nrrd", *MASK_SUFFIXES))  # as `mirv extract` names a patient
+    name = default_patient_id(path)  # as `mirv extract` names a patient
     return name if name != path.name else path.stem
 
 

@@ -38,12 +38,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _patient_id(image: Path) -> str:
-    from MIRVLib.lesions import MASK_SUFFIXES, strip_suffix
-
-    return strip_suffix(image.name, (".seg.nrrd", *MASK_SUFFIXES))
-
-
 def run(args: argparse.Namespace) -> int:
     from MIRVLib.worker_processes import start_fork_server, stop_fork_server
 
@@ -51,13 +45,14 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from MIRVLib.extraction import STATUS, extract_patient, load_preset, read_patient
+    from MIRVLib.lesions import default_patient_id
     from MIRVLib.provenance import atomic_write_json, provenance_record
 
     if args.jobs < 1:
         print("mirv extract: --jobs must be at least 1", file=sys.stderr)
         return 2
     image_path, lesions_path, out = Path(args.image), Path(args.lesions), Path(args.out)
-    patient_id = args.patient_id if args.patient_id is not None else _patient_id(image_path)
+    patient_id = args.patient_id if args.patient_id is not None else default_patient_id(image_path)
     try:
         preset = load_preset(args.preset)
         prepared, lesions = read_patient(
