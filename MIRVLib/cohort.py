@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 
 from MIRVLib.lesion_table import LESION_ID, PATIENT_ID, VOLUME_FEATURE, LesionTable
-from MIRVLib.metrics import PatientMIRV, ProgressCallback, coefficient_of_variation, cohort_mirv, summary_columns
+from MIRVLib.metrics import (
+    MATRICES, PatientMIRV, ProgressCallback, coefficient_of_variation, cohort_mirv, summary_columns,
+)
 from MIRVLib.provenance import atomic_write_csv, atomic_write_json
 from MIRVLib.reduction import FeatureReduction
 from MIRVLib.response import (
@@ -137,9 +139,9 @@ def write_cohort(result: CohortResult, out_dir: str | os.PathLike[str], provenan
             suffix += 1
             stem = f"{base}_{suffix}"
         used.add(stem)
-        for name, frame in (("dissimilarity", patient.dissimilarity_frame()), ("distance", patient.distance_frame())):
-            frame.index.name = LESION_ID
-            atomic_write_csv(matrices / f"{stem}_{name}.csv", frame, index=True)
+        for matrix in MATRICES:
+            frame = patient.frame(matrix).rename_axis(LESION_ID)
+            atomic_write_csv(matrices / f"{stem}_{matrix}.csv", frame, index=True)
     atomic_write_csv(out / "feature_variation.csv", result.variation, index=True)
     if result.lesion_changes is not None:
         atomic_write_csv(out / "lesion_volume_changes.csv", result.lesion_changes)

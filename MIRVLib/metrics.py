@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[float, str], None]
 PAIR_SEPARATOR = "|"
+# The two pairwise matrices of a patient (field names of PatientMIRV).
+MATRICES = ("dissimilarity", "distance")
 _STATS = ("Max", "Mean", "Median", "Std")
 
 
@@ -40,11 +42,11 @@ class PatientMIRV:
     def num_lesions(self) -> int:
         return len(self.lesion_ids)
 
-    def dissimilarity_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.dissimilarity, index=list(self.lesion_ids), columns=list(self.lesion_ids))
-
-    def distance_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.distance, index=list(self.lesion_ids), columns=list(self.lesion_ids))
+    def frame(self, matrix: str) -> pd.DataFrame:
+        """The ``"dissimilarity"`` or ``"distance"`` matrix labelled with the lesion IDs."""
+        if matrix not in MATRICES:
+            raise ValueError(f"matrix must be one of {list(MATRICES)}, got {matrix!r}")
+        return pd.DataFrame(getattr(self, matrix), index=list(self.lesion_ids), columns=list(self.lesion_ids))
 
     def summary(self) -> dict[str, Any]:
         """The patients.csv row: NumLesions, MIRV{Max,Mean,Median,Std}{Dissimilarity,Distance}, divergent pairs."""

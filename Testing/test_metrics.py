@@ -37,7 +37,7 @@ def test_three_collinear_lesions():
     assert (row["MIRVMaxDistance"], row["MIRVMeanDistance"], row["MIRVMedianDistance"]) == (3.0, 2.0, 2.0)
     assert row["MIRVStdDistance"] == pytest.approx(math.sqrt(2 / 3))
     assert row["MostDivergentPairDistance"] == "b|c"
-    frame = result.dissimilarity_frame()
+    frame = result.frame("dissimilarity")
     assert list(frame.index) == list(frame.columns) == ["a", "b", "c"]
 
 
@@ -117,5 +117,5 @@ def test_a_failing_patient_is_reported_and_the_cohort_continues(monkeypatch):
     results = cohort_mirv(pd.DataFrame([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]], index=index))
     bad, ok = results
     assert bad.undefined_reason == "error: corrupt vectors" and np.isnan(bad.summary()["MIRVMaxDistance"])
-    assert bad.distance_frame().shape == (2, 2)
+    assert bad.frame("distance").shape == (2, 2)
     assert ok.summary()["MIRVMaxDistance"] == math.sqrt(2)

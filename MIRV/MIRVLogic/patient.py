@@ -84,12 +84,6 @@ def _load_model(model: str | os.PathLike[str] | FeatureReduction | None) -> Feat
     return FeatureReduction.load(model_path(model or DEFAULT_MODEL))
 
 
-def _matrix(mirv: PatientMIRV, metric: str) -> pd.DataFrame:
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {list(METRICS)}, got {metric!r}")
-    return mirv.dissimilarity_frame() if metric == "dissimilarity" else mirv.distance_frame()
-
-
 def _safe_site(site: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", site.strip()).strip("_") or "unknown"
 
@@ -111,7 +105,7 @@ class MIRVResult:
     failedLesions: list[tuple[str, str, str]] = field(default_factory=list)
 
     def matrix(self, metric: str = "dissimilarity") -> pd.DataFrame:
-        return _matrix(self.mirv, metric)
+        return self.mirv.frame(metric)
 
     def mostDivergentPair(self, metric: str = "dissimilarity") -> tuple[str, str] | None:
         pair = self.summary.get(f"MostDivergentPair{metric.capitalize()}") or ""
@@ -255,7 +249,7 @@ class MIRVLogic:
         name = featureTableNode.GetName()
         nodes = {}
         for metric in METRICS:
-            matrix = _matrix(patient, metric).rename_axis(LESION_ID).reset_index()
+            matrix = patient.frame(metric).rename_axis(LESION_ID).reset_index()
             nodes[metric] = self._resultNode(f"{name} {metric}", matrix)
         result = MIRVResult(patients[0], summary, patient, cohort, lesions, nodes["dissimilarity"], nodes["distance"],
                             None, featureTableNode, cohort.lesion_changes, list(table.failed_lesions))
