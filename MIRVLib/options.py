@@ -7,7 +7,8 @@ the parser does not load the numerical stack (~0.8 s).
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+import argparse
+from typing import Any, Literal, get_args
 
 # MIRVLib.lesion_table: what to do with NaN/±inf feature values.
 NonFinitePolicy = Literal["fail", "drop-feature", "drop-lesion"]
@@ -36,3 +37,21 @@ DEFAULT_STRATEGIES = ("random:2", "random:3", "per-site:2", "per-site:3", "recis
 CURVE_K = tuple(range(2, 16))
 RECOVERY_TARGET = 75.0
 RECIST_EXCLUDED_SITES = ("bone",)
+
+
+def add_reduction_thresholds(parser: Any, when: str = "") -> None:
+    """The thresholds of a fitted feature reduction as options (``mirv cohort``, ``mirv batch``, MIRVBatch.py);
+    ``when`` prefixes their help (e.g. "with --fit")."""
+    prefix = f"{when}: " if when else ""
+    parser.add_argument("--variance-quantile", type=float, default=DEFAULT_VARIANCE_QUANTILE,
+                        help=f"{prefix}keep features with variance >= this quantile (default %(default)s)")
+    parser.add_argument("--volume-correlation", type=float, default=DEFAULT_VOLUME_CORRELATION,
+                        help=f"{prefix}Spearman threshold with tumour volume (default %(default)s)")
+    parser.add_argument("--feature-correlation", type=float, default=DEFAULT_FEATURE_CORRELATION,
+                        help=f"{prefix}redundancy threshold between features (default %(default)s)")
+
+
+def reduction_thresholds(args: argparse.Namespace) -> dict[str, float]:
+    """The parsed :func:`add_reduction_thresholds` options as ``ReductionSettings`` keyword arguments."""
+    return {"variance_quantile": args.variance_quantile, "volume_correlation": args.volume_correlation,
+            "feature_correlation": args.feature_correlation}

@@ -23,7 +23,7 @@ from MIRVLib.batch.pipeline import run_batch
 from MIRVLib.batch.runner import failure_reason, patient_result
 from MIRVLib.batch.store import PatientResult
 from MIRVLib.lesions import Lesion, full_mask
-from MIRVLib.options import DEFAULT_FEATURE_CORRELATION, DEFAULT_VARIANCE_QUANTILE, DEFAULT_VOLUME_CORRELATION, PRESETS
+from MIRVLib.options import PRESETS, add_reduction_thresholds, reduction_thresholds
 from MIRVLib.reduction import ReductionSettings
 
 
@@ -33,9 +33,7 @@ def add_manifest_arguments(parser: argparse.ArgumentParser) -> None:
     reduction = group.add_mutually_exclusive_group()
     reduction.add_argument("--model", dest="cohort_model", help="MIRV model JSON or shipped name: score with it")
     reduction.add_argument("--fit", choices=PRESETS, default="paper", help="fit the reduction on the cohort (default)")
-    group.add_argument("--variance-quantile", type=float, default=DEFAULT_VARIANCE_QUANTILE)
-    group.add_argument("--volume-correlation", type=float, default=DEFAULT_VOLUME_CORRELATION)
-    group.add_argument("--feature-correlation", type=float, default=DEFAULT_FEATURE_CORRELATION)
+    add_reduction_thresholds(group, "with --fit")
     group.add_argument("--resume", action="store_true", help="reuse patients already stored in --out")
     group.add_argument("--retry-failed", action="store_true", help="with --resume: recompute failed patients")
 
@@ -43,8 +41,7 @@ def add_manifest_arguments(parser: argparse.ArgumentParser) -> None:
 def run_manifest(args: argparse.Namespace, logic: Any, scene: Any | None = None) -> int:
     """Run the cohort of ``args.manifest`` through ``logic``; the exit code of ``mirv batch`` (0, 2 or 3)."""
     scene = scene or slicer.mrmlScene
-    fit = ReductionSettings(preset=args.fit, variance_quantile=args.variance_quantile,
-                            volume_correlation=args.volume_correlation, feature_correlation=args.feature_correlation)
+    fit = ReductionSettings(preset=args.fit, **reduction_thresholds(args))
 
     def progress(event: str, patient_id: str, detail: dict[str, Any]) -> None:
         if event == "patient":

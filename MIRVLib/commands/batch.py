@@ -11,12 +11,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from MIRVLib.options import (
-    DEFAULT_FEATURE_CORRELATION,
-    DEFAULT_VARIANCE_QUANTILE,
-    DEFAULT_VOLUME_CORRELATION,
-    PRESETS,
-)
+from MIRVLib.options import PRESETS, add_reduction_thresholds, reduction_thresholds
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -41,12 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     reduction.add_argument("--model", help="MIRV model JSON or shipped model name: score with it, fit nothing")
     reduction.add_argument("--fit", choices=PRESETS, default="paper",
                            help="fit the feature reduction on this cohort's lesions (default: paper)")
-    parser.add_argument("--variance-quantile", type=float, default=DEFAULT_VARIANCE_QUANTILE,
-                        help="with --fit: keep features with variance >= this quantile (default %(default)s)")
-    parser.add_argument("--volume-correlation", type=float, default=DEFAULT_VOLUME_CORRELATION,
-                        help="with --fit: Spearman threshold with tumour volume (default %(default)s)")
-    parser.add_argument("--feature-correlation", type=float, default=DEFAULT_FEATURE_CORRELATION,
-                        help="with --fit: redundancy threshold between features (default %(default)s)")
+    add_reduction_thresholds(parser, "with --fit")
     engine = parser.add_mutually_exclusive_group()
     engine.add_argument("--jobs", type=int, default=1,
                         help="local Dask cluster of N single-threaded worker processes (1: in this process)")
@@ -100,8 +90,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.jobs < 1:
             raise ValueError("--jobs must be >= 1")
-        fit = ReductionSettings(preset=args.fit, variance_quantile=args.variance_quantile,
-                                volume_correlation=args.volume_correlation, feature_correlation=args.feature_correlation)
+        fit = ReductionSettings(preset=args.fit, **reduction_thresholds(args))
     except ValueError as error:
         print(f"mirv batch: error: {error}", file=sys.stderr)
         return EXIT_INVALID

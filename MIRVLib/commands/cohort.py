@@ -7,13 +7,8 @@ import sys
 from dataclasses import asdict
 
 from MIRVLib.options import (
-    DEFAULT_FEATURE_CORRELATION,
-    DEFAULT_RESPONSE_THRESHOLD,
-    DEFAULT_VARIANCE_QUANTILE,
-    DEFAULT_VOLUME_CORRELATION,
-    MISSING_FOLLOWUP_POLICIES,
-    NONFINITE_POLICIES,
-    PRESETS,
+    DEFAULT_RESPONSE_THRESHOLD, MISSING_FOLLOWUP_POLICIES, NONFINITE_POLICIES, PRESETS, add_reduction_thresholds,
+    reduction_thresholds,
 )
 from MIRVLib.provenance import provenance_record, sha256_file
 from MIRVLib.resources import model_path
@@ -34,12 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--nonfinite", choices=NONFINITE_POLICIES, default="drop-lesion",
                         help="what to do with NaN/inf feature values (default: drop-lesion, reported)")
-    parser.add_argument("--variance-quantile", type=float, default=DEFAULT_VARIANCE_QUANTILE,
-                        help="keep features with variance >= this quantile")
-    parser.add_argument("--volume-correlation", type=float, default=DEFAULT_VOLUME_CORRELATION,
-                        help="Spearman threshold with tumour volume")
-    parser.add_argument("--feature-correlation", type=float, default=DEFAULT_FEATURE_CORRELATION,
-                        help="redundancy threshold between features")
+    add_reduction_thresholds(parser)
     parser.add_argument("--restrict-to", metavar="FEATURES",
                         help="fit only on these features (text file, one per line, or CSV with a Feature column), "
                         "e.g. the segmentation-robust list")
@@ -70,10 +60,7 @@ def run(args: argparse.Namespace) -> int:
             reduction = FeatureReduction.load(model_file)
         else:
             model_file = None
-            reduction = FeatureReduction(ReductionSettings(
-                preset=args.preset, variance_quantile=args.variance_quantile,
-                volume_correlation=args.volume_correlation, feature_correlation=args.feature_correlation,
-            ))
+            reduction = FeatureReduction(ReductionSettings(preset=args.preset, **reduction_thresholds(args)))
             reduction.extraction_preset = args.extraction_preset
         with tqdm(total=100, unit="%", desc="mirv cohort", disable=None, file=sys.stderr) as bar:
             def progress(fraction: float, message: str) -> None:
