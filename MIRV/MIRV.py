@@ -44,6 +44,8 @@ def _ensureMIRVLibPath() -> None:
 
 _ensureMIRVLibPath()
 
+from MIRVLib.resources import resources_dir  # noqa: E402  (standard library only; found once the path is set)
+
 PRESETS = ("MIRV-CT", "Henry2022")
 MODELS = (("SARC021-lung-paper", "SARC021 lung, paper"), ("SARC021-lung-reference", "SARC021 lung, reference"))
 FROM_FILE = "from-file"
@@ -51,10 +53,10 @@ DEPENDENCY_MODULES = ("radiomics", "SimpleITK", "pandas", "scipy", "yaml", "matp
 
 
 def requirementsPath() -> Path:
-    for candidate in (MODULE_DIR / "Resources" / "requirements.txt", MODULE_DIR.parent / "Resources" / "requirements.txt"):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError("MIRV: Resources/requirements.txt not found next to the module")
+    path = resources_dir() / "requirements.txt"
+    if not path.is_file():
+        raise FileNotFoundError(f"MIRV: {path} not found")
+    return path
 
 
 def missingDependencies() -> list[str]:
@@ -119,9 +121,7 @@ class MIRV(ScriptedLoadableModule):
         self.parent.acknowledgementText = _(
             "Method: Geady C, Bannon JJ, et al., Measured intrapatient radiomic variability as a predictor of "
             "treatment response in multi-metastatic soft tissue sarcoma patients, 2025. Features: PyRadiomics.")
-        icon = MODULE_DIR / "Resources" / "Icons" / "MIRV.png"
-        if not icon.is_file():
-            icon = MODULE_DIR.parent / "Resources" / "Icons" / "MIRV.png"
+        icon = resources_dir() / "Icons" / "MIRV.png"
         if icon.is_file():
             self.parent.icon = qt.QIcon(str(icon))
 
@@ -171,10 +171,7 @@ class MIRVWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
-        uiPath = MODULE_DIR / "Resources" / "UI" / "MIRV.ui"
-        if not uiPath.is_file():
-            uiPath = MODULE_DIR.parent / "Resources" / "UI" / "MIRV.ui"
-        uiWidget = slicer.util.loadUI(str(uiPath))
+        uiWidget = slicer.util.loadUI(str(resources_dir() / "UI" / "MIRV.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
