@@ -1,0 +1,146 @@
+"""Test inputs and comparisons shared by the native engine's parity tests.
+
+Every native feature class is compared with PyRadiomics' own class on the same crop (PyRadiomics'
+``checkMask`` + ``cropToTumorMask``, so both see identical voxels): the sdist's real images and masks,
+and seeded random cases (random shapes, 1-voxel-thick plates, lesions at PyRadiomics' minimum size,
+lesions touching the crop border, int16 and float images, random bin widths, anisotropic spacing).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from MIRVLib.engine.region import Region
+from pyradiomics_data import pyradiomics_data_dir
+
+# Parity tolerance of the native engine against PyRadiomics (issue 11).
+RELATIVE_TOLERANCE = 1e-9
+ABSOLUTE_FLOOR = 1e-12  # values below this in magnitude compare absolutely
+
+SDIST_CASES = ("brain1", "brain2", "breast1", "lung1", "lung2")
+
+
+def sdist_case(name: str) -> tuple[sitk.Image, sitk.Image]:
+    """A real image and its label map from the PyRadiomics sdist (``data/<name>_image.nrrd``, ``_label.nrrd``)."""
+    data = pyradiomics_data_dir()
+    return sitk.ReadImage(str(data / f"{name}_image.nrrd")), sitk.ReadImage(str(data / f"{name}_label.nrrd"))
+
+
+def crop(image: sitk.Image, mask: sitk.Image, settings: Mapping[str, Any]) -> tuple[sitk.Image, sitk.Image]:
+    """Image and mask cropped to the ROI's bounding box exactly as PyRadiomics' extractor hands them to a class."""
+    from radiomics import imageoperations
+
+    box, corrected = imageoperations.checkMask(image, mask, **settings)
+    if corrected is not None:
+        mask = corrected
+    return imageoperations.cropToTumorMask(image, mask, box)
+
+
+def region_of(image: sitk.Image, mask: sitk.Image, settings: Mapping[str, Any]) -> Region:
+    """The native :class:`Region` of an already cropped image and mask."""
+    label = int(settings.get("label", 1))
+    return Region(
+        image=sitk.GetArrayFromImage(image),
+        mask=sitk.GetArrayFromImage(mask) == label,
+        spacing=tuple(image.GetSpacing()),
+        settings=dict(settings),
+    )
+
+
+def pyradiomics_class_values(
+    class_name: str, image: sitk.Image, mask: sitk.Image, settings: Mapping[str, Any], names=None
+) -> dict[str, float]:
+    """PyRadiomics' feature class ``class_name`` on a cropped image/mask: ``{feature: value}`` in its output order.
+
+    ``names=None`` enables all non-deprecated features (PyRadiomics' default).
+    """
+    from radiomics import getFeatureClasses
+
+    feature_class = getFeatureClasses()[class_name](image, mask, **dict(settings))
+    for name in names or ():
+        feature_class.enableFeatureByName(name)
+    return {name: float(np.real(value)) for name, value in feature_class.execute().items()}
+
+
+def assert_features_close(native: Mapping[str, float], reference: Mapping[str, float], context: str = "") -> None:
+    """Same feature names in the same order, each value within ``RELATIVE_TOLERANCE`` (NaN equals NaN)."""
+    assert list(native) == list(reference), f"{context}: names/order differ:\n{list(native)}\n{list(reference)}"
+    bad = []
+    for name, expected in reference.items():
+        got = native[name]
+        if math.isnan(expected) and math.isnan(got):
+            continue
+        if abs(expected) < ABSOLUTE_FLOOR:
+            ok = abs(got - expected) < ABSOLUTE_FLOOR
+        else:
+            ok = abs(got - expected) <= RELATIVE_TOLERANCE * abs(expected)
+        if not ok:
+            bad.append(f"{name}: native {got!r} vs PyRadiomics {expected!r}")
+    assert not bad, f"{context}: {len(bad)} features differ:\n" + "\n".join(bad)
+
+
+# ---------------------------------------------------------------- seeded random cases
+def _image(array: np.ndarray, spacing: tuple[float, float, float]) -> sitk.Image:
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing(spacing)
+    image.SetOrigin((-12.5, 40.0, 7.25))
+    return image
+
+
+def random_cases(seed: int = 0) -> Iterator[tuple[str, sitk.Image, sitk.Image, dict[str, Any]]]:
+    """Seeded random (name, image, mask, settings) cases covering the shapes and types issue 11 lists.
+
+    The mask is a UInt32 label map with label 1; settings vary the bin width (and sometimes use a bin count).
+    """
+    rng = np.random.default_rng(seed)
+    spacings = [(1.0, 1.0, 1.0), (0.7, 0.7, 2.5), (0.5, 1.3, 3.0), (2.0, 2.0, 0.8)]
+
+    def settings() -> dict[str, Any]:
+        if rng.random() < 0.2:
+            return {"binCount": int(rng.integers(4, 40)), "label": 1}
+        return {"binWidth": float(rng.choice([5, 10, 25, 7.5, 33.3])), "label": 1}
+
+    def ct(shape: tuple[int, int, int], float_image: bool) -> np.ndarray:
+        values = rng.normal(40, 120, size=shape) + rng.integers(-3, 4, size=shape) * 60
+        return values if float_image else np.round(values).astype(np.int16)
+
+    def case(name: str, mask_array: np.ndarray, float_image: bool, spacing) -> tuple[str, sitk.Image, sitk.Image, dict]:
+        image = _image(ct(mask_array.shape, float_image), spacing)
+        mask = _image(mask_array.astype(np.uint32), spacing)
+        return name, image, mask, settings()
+
+    from scipy import ndimage
+
+    for index in range(4):  # random blobs: thresholded smoothed noise
+        shape = tuple(int(n) for n in rng.integers(8, 22, size=3))
+        noise = rng.random(shape)
+        blob = ndimage.gaussian_filter(noise, 1.5) > np.quantile(ndimage.gaussian_filter(noise, 1.5), 0.6)
+        yield case(f"blob{index}", blob, bool(index % 2), spacings[index % len(spacings)])
+    for axis in range(3):  # 1-voxel-thick plates
+        shape = [12, 13, 14]
+        plate = np.zeros(shape, dtype=bool)
+        index = [slice(2, 10), slice(3, 11), slice(1, 12)]
+        index[axis] = slice(5, 6)
+        plate[tuple(index)] = rng.random(plate[tuple(index)].shape) < 0.8
+        plate[tuple(s.start if i != axis else 5 for i, s in enumerate(index))] = True
+        yield case(f"plate_axis{axis}", plate, axis == 1, spacings[(axis + 1) % len(spacings)])
+    tiny = np.zeros((5, 5, 5), dtype=bool)  # PyRadiomics' minimum: 2 voxels spanning two dimensions
+    tiny[2, 2, 2] = tiny[2, 3, 2] = tiny[2, 3, 3] = True
+    yield case("tiny3", tiny, False, spacings[1])
+    pair = np.zeros((4, 4, 4), dtype=bool)
+    pair[1, 1, 1] = pair[1, 2, 2] = True
+    yield case("tiny_diagonal_pair", pair, True, spacings[2])
+    border = rng.random((10, 11, 9)) < 0.7  # ROI fills the crop: lesion touching every border
+    yield case("border", border, False, spacings[3])
+    flat = np.zeros((6, 7, 8), dtype=bool)
+    flat[1:5, 2:6, 1:7] = True
+    name, image, mask, _ = case("flat_region", flat, False, spacings[0])
+    array = sitk.GetArrayFromImage(image)
+    array[:] = 17  # one gray level in the whole ROI
+    flat_image = _image(array, spacings[0])
+    yield name, flat_image, mask, {"binWidth": 25, "label": 1}
