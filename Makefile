@@ -1,4 +1,5 @@
-# Two commands set up everything on a fresh Debian/Ubuntu machine with Python >= 3.10 and gcc:
+# Two commands set up everything on a fresh Debian/Ubuntu machine with Python >= 3.10 and gcc (the tests
+# build PyRadiomics, the reference the native engine is compared with):
 #   make demo   runs the per-patient MIRV pipeline on the bundled sample patient
 #   make test   runs the whole test suite
 PYTHON ?= python3
@@ -21,7 +22,7 @@ system-packages:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip setuptools wheel
-	$(VPY) -m pip install -q -c Resources/constraints.txt -e '.[slicer,dask,test]'
+	$(VPY) -m pip install -q -c Resources/constraints.txt -e '.[slicer,dask,pyradiomics,test]'
 	touch $(STAMP)
 
 venv: system-packages $(STAMP)

@@ -3,9 +3,13 @@
 PyRadiomics, run once per lesion, re-reads and hashes the CT and B-spline-resamples the whole image for
 every lesion. Here the image is read, checked and hashed once (:func:`prepare_image`); each lesion
 (:func:`extract_lesion`) is resampled on a crop onto PyRadiomics' own grid (:mod:`MIRVLib.resampling`)
-and the already-resampled crop is handed to ``RadiomicsFeatureExtractor`` with resampling switched off
-(and its GLCM computed by :mod:`MIRVLib.fast_texture`), so every feature equals
-``extractor.execute(full_image, lesion_mask)``.
+and the already-resampled crop is handed to the feature engine with resampling switched off, so every
+feature equals ``RadiomicsFeatureExtractor.execute(full_image, lesion_mask)``. Two engines:
+
+- ``native`` (default): :mod:`MIRVLib.engine`, NumPy/SciPy/SimpleITK/PyWavelets only (installs from wheels
+  everywhere), within relative 1e-9 of PyRadiomics;
+- ``pyradiomics``: PyRadiomics itself (optional extra ``mirv[pyradiomics]``), its GLCM computed by
+  :mod:`MIRVLib.fast_texture` (bit-identical).
 
 Lesions run in a process pool, one task per lesion; workers receive the prepared image once (pool
 initialiser) and use one SimpleITK thread each. ``prepare_image`` and ``extract_lesion`` are picklable
@@ -38,6 +42,7 @@ import yaml
 
 from MIRVLib.lesion_columns import ITH_SCORE as ITH_COLUMN
 from MIRVLib.lesion_columns import LESION_ID, PATIENT_ID, SEGMENT_ID, SITE, STATUS, STATUS_OK
+from MIRVLib.options import DEFAULT_ENGINE, ENGINES
 from MIRVLib.lesions import (
     Lesion, MaskGeometryError, array_bounds, conform_lesions, conform_mask, full_mask, image_geometry, load_image,
     load_lesions, mask_offset,
@@ -60,6 +65,11 @@ CT_AIR_CEILING = -500.0
 CT_MAXIMUM = 10000.0
 
 ProgressCallback = Callable[[int, int, str], None]
+
+
+
+class PresetError(ValueError):
+    """A parameter set that cannot run (unknown key, bad value, unsupported filter): raised before any lesion."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,17 @@ def load_preset(preset: str | os.PathLike[str] | Preset = "MIRV-CT") -> Preset:
     return Preset(name, str(path), sha256_file(path), params)
 
 
+def check_preset(preset: str | os.PathLike[str] | Preset, engine: str = DEFAULT_ENGINE) -> Preset:
+    """Load the preset and check it completely with ``engine``: :class:`PresetError` (naming the preset and the
+    key) for anything that would fail or be ignored, before any image is read or lesion runs."""
+    try:
+        preset = load_preset(preset)
+    except yaml.YAMLError as error:
+        raise PresetError(f"preset {preset}: not valid YAML: {error}") from error
+    _extractor(preset, engine)
+    return preset
+
+
 @dataclass
 class PreparedImage:
     """The patient's image, read, checked and hashed once; sent once to every worker process."""
@@ -96,6 +117,7 @@ class PreparedImage:
     source: str
     patient_id: str = ""
     warnings: list[str] = field(default_factory=list)
+    engine: str = DEFAULT_ENGINE
 
     @property
     def geometry(self) -> dict[str, Any]:
@@ -113,9 +135,11 @@ def prepare_image(
     image: sitk.Image | str | os.PathLike[str],
     preset: str | os.PathLike[str] | Preset = "MIRV-CT",
     patient_id: str = "",
+    engine: str = DEFAULT_ENGINE,
 ) -> PreparedImage:
-    """Read (file or DICOM folder), hash, range-check and, if the preset asks for it, normalise the image."""
-    preset = load_preset(preset)
+    """Check the preset with ``engine`` (:class:`PresetError` before anything is read), then read (file or
+    DICOM folder), hash, range-check and, if the preset asks for it, normalise the image."""
+    preset = check_preset(preset, engine)
     if isinstance(image, sitk.Image):
         source, digest = "<in-memory>", _image_sha256(image)
     else:
@@ -140,10 +164,10 @@ def prepare_image(
         log.warning("patient %s: %s", patient_id or "?", message)
     settings = preset.settings
     if settings.get("normalize", False):
-        from radiomics import imageoperations
+        from MIRVLib.engine.preprocessing import normalize_image
 
-        image = imageoperations.normalizeImage(image, **settings)
-    return PreparedImage(image, preset, digest, source, patient_id, warnings)
+        image = normalize_image(image, **settings)
+    return PreparedImage(image, preset, digest, source, patient_id, warnings, engine)
 
 
 def read_patient(
@@ -151,41 +175,65 @@ def read_patient(
     lesions: str | os.PathLike[str],
     preset: str | os.PathLike[str] | Preset = "MIRV-CT",
     patient_id: str = "",
+    engine: str = DEFAULT_ENGINE,
     **lesion_options: Any,
 ) -> tuple[PreparedImage, list[Lesion]]:
     """:func:`prepare_image` and :func:`~MIRVLib.lesions.load_lesions` (``lesion_options``), the two files read
     at the same time (ITK's readers, zlib and hashlib release the GIL); lesions conformed to the image."""
+    preset = check_preset(preset, engine)  # a bad preset fails before either file is read
     with cf.ThreadPoolExecutor(1) as pool:
         found = pool.submit(load_lesions, lesions, **lesion_options)
-        prepared = prepare_image(image, preset, patient_id)
+        prepared = prepare_image(image, preset, patient_id, engine)
         loaded = found.result()
     conform_lesions(loaded, prepared.image, lesions)
     return prepared, loaded
 
 
-_EXTRACTORS: dict[str, tuple[Any, dict[str, Any]]] = {}
+_EXTRACTORS: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
 
 
-def _extractor(preset: Preset) -> tuple[Any, dict[str, Any]]:
-    """A ``RadiomicsFeatureExtractor`` for already-prepared crops, and the preset's full settings.
-
-    Cached per process and preset; the settings (PyRadiomics defaults filled in) drive the resampling.
-    """
-    cached = _EXTRACTORS.get(preset.sha256)
-    if cached is None:
+def _pyradiomics_extractor(preset: Preset) -> Any:
+    """PyRadiomics' own extractor with MIRV's bit-identical, faster GLCM (:mod:`MIRVLib.fast_texture`)."""
+    try:
         from radiomics import featureextractor
+    except ImportError as error:
+        raise PresetError("the pyradiomics engine needs PyRadiomics: pip install 'mirv[pyradiomics]' "
+                          f"(or use the native engine): {error}") from error
+    from MIRVLib.fast_texture import install
 
-        from MIRVLib.fast_texture import install  # bit-identical, faster GLCM
+    logging.getLogger("radiomics").setLevel(logging.ERROR)
+    try:
+        return install(featureextractor.RadiomicsFeatureExtractor(copy.deepcopy(preset.params)))
+    except Exception as error:  # pykwalify's schema errors
+        raise PresetError(f"preset {preset.name}: {str(error).strip() or type(error).__name__}") from error
 
-        logging.getLogger("radiomics").setLevel(logging.ERROR)
-        extractor = install(featureextractor.RadiomicsFeatureExtractor(copy.deepcopy(preset.params)))
+
+def _extractor(preset: Preset, engine: str = DEFAULT_ENGINE) -> tuple[Any, dict[str, Any]]:
+    """The ``engine``'s extractor for already-prepared crops, and the preset's full settings.
+
+    Cached per process, preset and engine; the settings (PyRadiomics defaults filled in) drive the
+    resampling. A preset the engine cannot run raises :class:`PresetError` naming the preset and key.
+    """
+    cached = _EXTRACTORS.get((preset.sha256, engine))
+    if cached is None:
+        if engine == "native":
+            from MIRVLib.engine import NativeExtractor, ParameterError
+
+            try:
+                extractor = NativeExtractor(preset.params, source=f"preset {preset.name}")
+            except ParameterError as error:
+                raise PresetError(str(error)) from error
+        elif engine == "pyradiomics":
+            extractor = _pyradiomics_extractor(preset)
+        else:
+            raise PresetError(f"unknown extraction engine '{engine}'; choose one of {', '.join(ENGINES)}")
         settings = copy.deepcopy(extractor.settings)
         extractor.settings["additionalInfo"] = False
         extractor.settings["normalize"] = False  # done once on the whole image in prepare_image
         if needs_resampling(settings):
             extractor.settings["resampledPixelSpacing"] = None  # done by resample_lesion
             extractor.settings["preCrop"] = False  # the resampled crop is already PyRadiomics' crop
-        cached = _EXTRACTORS[preset.sha256] = (extractor, settings)
+        cached = _EXTRACTORS[(preset.sha256, engine)] = (extractor, settings)
     return cached
 
 
@@ -224,7 +272,7 @@ def extract_lesion(
             log.info("%s", note)
         if not np.any(sitk.GetArrayViewFromImage(mask)):
             return _error(prepared, lesion, "empty segment (no voxels)")
-        extractor, full_settings = _extractor(preset)
+        extractor, full_settings = _extractor(preset, prepared.engine)
         label = int(full_settings.get("label", 1))
         if needs_resampling(full_settings):
             image, mask = resample_lesion(prepared.image, mask, full_settings)
@@ -292,7 +340,7 @@ def _init_worker(prepared: PreparedImage, shared: SharedImage) -> None:
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)  # one core per worker; the pool supplies parallelism
     prepared.image = shared.load()
     _WORKER_PREPARED = prepared
-    _extractor(prepared.preset)  # build it (imports, schema validation, quiet radiomics logs) before the first task
+    _extractor(prepared.preset, prepared.engine)  # build it (imports, schema validation, quiet radiomics logs) before the first task
 
 
 def _worker_task(lesion: Lesion, ith: bool) -> dict[str, Any]:
@@ -504,17 +552,19 @@ def extract_patient(
     jobs: int = 1,
     progress: ProgressCallback | None = None,
     ith: bool = False,
+    engine: str = DEFAULT_ENGINE,
 ) -> ExtractionResult:
     """Every lesion of one patient: one row per lesion (metadata, ``Status``, features) and provenance.
 
-    ``image`` may already be a :class:`PreparedImage` (then ``preset`` and ``patient_id`` come from it).
+    ``image`` may already be a :class:`PreparedImage` (then ``preset``, ``patient_id`` and ``engine`` come
+    from it).
     ``progress(done, total, lesion_name)`` is called after each lesion (tqdm on the CLI, Qt in Slicer).
     """
     if isinstance(image, PreparedImage):
         prepared, patient_id = image, image.patient_id
     else:
         start_fork_server(jobs if len(lesions) > 1 else 1)  # its imports overlap with reading the image
-        prepared = prepare_image(image, preset, patient_id)
+        prepared = prepare_image(image, preset, patient_id, engine)
     notes = lesion_checks(prepared.image, lesions)
     for name, messages in notes.items():
         for message in messages:
@@ -523,17 +573,14 @@ def extract_patient(
     if any(row[STATUS] == STATUS_OK for row in rows):
         columns = list(dict.fromkeys(column for row in rows for column in row))
     else:  # no lesion extracted: still the preset's full header, so tables of several patients line up
-        columns = [*METADATA_COLUMNS, *feature_names(prepared.preset), *([ITH_COLUMN] if ith else [])]
-    from MIRVLib.fast_texture import agrees_with_pyradiomics  # whether this process's GLCM is the fast one
-
+        columns = [*METADATA_COLUMNS, *feature_names(prepared.preset, prepared.engine), *([ITH_COLUMN] if ith else [])]
     preset_obj = prepared.preset
     provenance = {
         "versions": library_versions(),
         "patientID": patient_id,
         "preset": {"name": preset_obj.name, "path": preset_obj.path, "sha256": preset_obj.sha256},
         "image": {"source": prepared.source, "sha256": prepared.sha256, "geometry": prepared.geometry},
-        "engine": "MIRVLib.extraction: PyRadiomics on lesion crops resampled onto PyRadiomics' own grid",
-        "fastGLCM": agrees_with_pyradiomics(),
+        "engine": engine_record(prepared.engine),
         "jobs": jobs,
         "imageWarnings": prepared.warnings,
         "lesions": [
@@ -549,7 +596,34 @@ def extract_patient(
     return ExtractionResult(rows, columns, provenance)
 
 
-def feature_names(preset: str | os.PathLike[str] | Preset = "MIRV-CT") -> list[str]:
+def engine_record(engine: str) -> dict[str, Any]:
+    """What computed the features, for provenance: engine name and version (and the GLCM path of PyRadiomics)."""
+    from MIRVLib import __version__
+
+    if engine == "native":
+        return {"name": "native", "module": "MIRVLib.engine", "version": __version__,
+                "method": "lesion crops resampled onto PyRadiomics' grid; PyRadiomics' definitions in NumPy"}
+    from importlib import metadata
+
+    from MIRVLib.fast_texture import agrees_with_pyradiomics  # whether this process's GLCM is the fast one
+
+    version = next((metadata.version(name) for name in ("pyradiomics-bhklab", "pyradiomics")
+                    if _installed(name)), "unknown")
+    return {"name": "pyradiomics", "version": version, "fastGLCM": agrees_with_pyradiomics(),
+            "method": "PyRadiomics on lesion crops resampled onto PyRadiomics' own grid"}
+
+
+def _installed(distribution: str) -> bool:
+    from importlib import metadata
+
+    try:
+        metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def feature_names(preset: str | os.PathLike[str] | Preset = "MIRV-CT", engine: str = DEFAULT_ENGINE) -> list[str]:
     """The feature columns a preset produces, in order (from a small synthetic phantom)."""
     preset = load_preset(preset)
     rng = np.random.default_rng(0)
@@ -560,7 +634,7 @@ def feature_names(preset: str | os.PathLike[str] | Preset = "MIRV-CT") -> list[s
     ball = ((z - 12) ** 2 + (y - 12) ** 2 + (x - 12) ** 2 <= 36).astype(np.uint8)
     mask = sitk.GetImageFromArray(ball)
     mask.CopyInformation(image)
-    row = extract_lesion(prepare_image(image, preset), Lesion("phantom", mask))
+    row = extract_lesion(prepare_image(image, preset, engine=engine), Lesion("phantom", mask))
     if row[STATUS] != STATUS_OK:
         raise RuntimeError(f"preset {preset.name} fails on a synthetic phantom: {row[STATUS]}")
     return [c for c in row if c not in METADATA_COLUMNS]

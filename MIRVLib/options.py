@@ -39,6 +39,17 @@ RECOVERY_TARGET = 75.0
 RECIST_EXCLUDED_SITES = ("bone",)
 
 
+ENGINES = ("native", "pyradiomics")
+DEFAULT_ENGINE = "native"
+
+
+def add_engine_option(parser: Any) -> None:
+    """``--engine``: which code computes the PyRadiomics features (same names and values either way)."""
+    parser.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE,
+                        help="feature engine: native (default; NumPy, installs from wheels) or pyradiomics "
+                        "(PyRadiomics itself; needs mirv[pyradiomics]); values agree within relative 1e-9")
+
+
 def add_reduction_thresholds(parser: Any, when: str = "") -> None:
     """The thresholds of a fitted feature reduction as options (``mirv cohort``, ``mirv batch``, MIRVBatch.py);
     ``when`` prefixes their help (e.g. "with --fit")."""

@@ -127,13 +127,13 @@ def resample_lesion(
     grid = resampling_grid(image, settings, bbox)
     whole = mask if mask.GetSize() == image.GetSize() else full_mask(mask, image)
     if grid is None:  # no interpolation: PyRadiomics only crops image and mask around the box
-        from radiomics import imageoperations
+        from MIRVLib.engine.preprocessing import crop_to_mask
 
         ndim = mask.GetDimension()
         low_up = np.empty(ndim * 2, dtype=int)
         low_up[::2] = bbox[:ndim]
         low_up[1::2] = bbox[:ndim] + bbox[ndim:] - 1
-        cropped_image, cropped_mask = imageoperations.cropToTumorMask(image, whole, low_up, **settings)
+        cropped_image, cropped_mask = crop_to_mask(image, whole, low_up, **settings)
         return cropped_image, sitk.Cast(cropped_mask, sitk.sitkUInt32) * label
     cropped = crop_for_grid(image, grid, margin)
     resampled_image = resample_to_grid(cropped, grid, _interpolator(settings), image.GetPixelID())

@@ -22,7 +22,8 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from MIRVLib.extraction import (
-    LESION_ID, METADATA_COLUMNS, PATIENT_ID, STATUS, STATUS_OK, Preset, extract_patient, prepare_image,
+    DEFAULT_ENGINE, LESION_ID, METADATA_COLUMNS, PATIENT_ID, STATUS, STATUS_OK, Preset, extract_patient,
+    prepare_image,
 )
 from MIRVLib.lesions import Lesion, SourceGrid, array_bounds, conform_lesions, conform_mask, mask_offset
 
@@ -137,13 +138,14 @@ def run_robustness(
     threshold: float = DEFAULT_THRESHOLD,
     jobs: int = 1,
     progress: Callable[[int, int, str], None] | None = None,
+    engine: str = DEFAULT_ENGINE,
 ) -> RobustnessResult:
     """Extract original, eroded and dilated lesions of every case; CCC per feature; the robust list."""
     frames: dict[str, list[pd.DataFrame]] = {"original": [], **{m: [] for m in PERTURBATIONS}}
     provenance: dict[str, Any] = {"radiusMm": radius_mm, "threshold": threshold, "cases": []}
     total, done = len(cases) * 3, 0
     for patient_id, image, lesions in cases:
-        prepared = prepare_image(image, preset, patient_id)  # read and hash once for the three variants
+        prepared = prepare_image(image, preset, patient_id, engine)  # read and hash once for the three variants
         conform_lesions(lesions, prepared.image)  # masks onto the image grid before they are perturbed
         variants = {"original": list(lesions),
                     **{m: perturbed_lesions(lesions, radius_mm, m, prepared.image) for m in PERTURBATIONS}}

@@ -1,6 +1,6 @@
 """Where lesion-extraction worker processes come from: a fork server started before anything heavy is read.
 
-A worker needs ~0.4 s of imports (NumPy, SimpleITK, pandas, PyRadiomics, PyWavelets). The fork server
+A worker needs ~0.4 s of imports (NumPy, SciPy, SimpleITK, PyWavelets, the feature engine). The fork server
 imports them once and forks every worker from that state, so workers start pre-imported and without
 forking a multi-threaded ITK process. Starting it is the first thing ``mirv extract --jobs N`` does: its
 imports then run on the second core while the command imports and reads the image and segmentation, and
@@ -15,10 +15,12 @@ import os
 import signal
 import sys
 
-# What every worker needs before its first lesion (the extraction engine and PyRadiomics' feature classes).
+# What every worker needs before its first lesion: the default (native) engine and its feature classes.
+# The pyradiomics engine's modules are imported by its workers on first use.
 PRELOAD = (
-    "MIRVLib.extraction", "MIRVLib.fast_texture", "radiomics.featureextractor", "radiomics.glcm", "radiomics.glrlm",
-    "radiomics.glszm", "radiomics.gldm", "radiomics.ngtdm", "radiomics.firstorder", "radiomics.shape", "pywt",
+    "MIRVLib.extraction", "MIRVLib.engine.extractor", "MIRVLib.engine.filters", "MIRVLib.engine.firstorder",
+    "MIRVLib.engine.shape", "MIRVLib.engine.glcm", "MIRVLib.engine.glrlm", "MIRVLib.engine.glszm",
+    "MIRVLib.engine.gldm", "MIRVLib.engine.ngtdm", "pywt",
 )
 
 

@@ -44,6 +44,7 @@ from MIRVLib.batch.manifest import ManifestRow
 from MIRVLib.batch.store import PatientResult
 from MIRVLib.extraction import METADATA_COLUMNS
 from MIRVLib.lesion_table import VOLUME_FEATURE
+from MIRVLib.options import DEFAULT_ENGINE
 from MIRVLib.response import FOLLOW_UP as FOLLOW_UP_VOLUME
 
 log = logging.getLogger(__name__)
@@ -69,10 +70,11 @@ class PatientTask:
     sites: str | None
     preset: str
     single_threaded: bool = False  # Dask workers: one SimpleITK thread each, the cluster supplies parallelism
+    engine: str = DEFAULT_ENGINE
 
     @property
     def cache_key(self) -> tuple[str, ...]:
-        return (self.patient_id, self.image, self.lesions, self.sites or "", self.preset)
+        return (self.patient_id, self.image, self.lesions, self.sites or "", self.preset, self.engine)
 
 
 # ----------------------------------------------------------------------------------------- worker side
@@ -104,7 +106,8 @@ def _loaded(task: PatientTask) -> tuple[Any, list[Any], bool]:
         if cached is not None:
             _worker_cache.move_to_end(task.cache_key)
             return (*cached, False)
-    prepared, lesions = read_patient(task.image, task.lesions, task.preset, task.patient_id, sites_csv=task.sites)
+    prepared, lesions = read_patient(task.image, task.lesions, task.preset, task.patient_id, task.engine,
+                                     sites_csv=task.sites)
     with _cache_lock:
         _worker_cache[task.cache_key] = (prepared, lesions)
         while len(_worker_cache) > _CACHE_PATIENTS:
@@ -315,6 +318,7 @@ def run_patients(
     scheduler: str | None = None,
     follow_up_preset: str | None = None,
     on_lesion: Callable[[dict[str, Any]], None] | None = None,
+    engine: str = DEFAULT_ENGINE,
 ) -> dict[str, Any]:
     """Extract every patient of ``rows``; call ``on_patient`` as each one finishes (in completion order).
 
@@ -324,27 +328,31 @@ def run_patients(
     memory per worker (MiB).
     """
     started = time.perf_counter()
-    engine: _SerialEngine | _DaskEngine = _SerialEngine() if jobs <= 1 and not scheduler else _DaskEngine(jobs, scheduler)
+    runner: _SerialEngine | _DaskEngine = _SerialEngine() if jobs <= 1 and not scheduler else _DaskEngine(jobs, scheduler)
     try:
         ready = time.perf_counter()
-        _schedule(engine, rows, preset, follow_up_preset or preset, on_patient, on_lesion)
-        return {"engine": "dask" if isinstance(engine, _DaskEngine) else "in-process", "workers": engine.workers,
+        _schedule(runner, rows, (preset, follow_up_preset or preset, engine), on_patient, on_lesion)
+        return {"engine": "dask" if isinstance(runner, _DaskEngine) else "in-process", "workers": runner.workers,
+                "featureEngine": engine,
                 "startSeconds": round(ready - started, 3), "extractSeconds": round(time.perf_counter() - ready, 3),
-                "workerPeakRssMiB": [round(v, 1) for v in engine.peak_rss()]}
+                "workerPeakRssMiB": [round(v, 1) for v in runner.peak_rss()]}
     finally:
-        engine.close()
+        runner.close()
 
 
-def _tasks(row: ManifestRow, preset: str, follow_up_preset: str, single_threaded: bool) -> dict[str, PatientTask]:
+def _tasks(row: ManifestRow, presets: tuple[str, str, str], single_threaded: bool) -> dict[str, PatientTask]:
+    """Baseline (and follow-up) task of ``row``; ``presets`` = (baseline preset, follow-up preset, feature engine)."""
+    preset, follow_up_preset, engine = presets
     sites = str(row.sites) if row.sites else None
-    tasks = {BASELINE: PatientTask(row.patient_id, str(row.image), str(row.lesions), sites, preset, single_threaded)}
+    tasks = {BASELINE: PatientTask(row.patient_id, str(row.image), str(row.lesions), sites, preset, single_threaded,
+                                   engine)}
     if row.follow_up_image and row.follow_up_lesions:
         tasks[FOLLOW_UP] = PatientTask(row.patient_id, str(row.follow_up_image), str(row.follow_up_lesions),
-                                       sites, follow_up_preset, single_threaded)
+                                       sites, follow_up_preset, single_threaded, engine)
     return tasks
 
 
-def _schedule(engine: Any, rows: list[ManifestRow], preset: str, follow_up_preset: str,
+def _schedule(engine: Any, rows: list[ManifestRow], presets: tuple[str, str, str],
               on_patient: Callable[[ManifestRow, PatientResult], None],
               on_lesion: Callable[[dict[str, Any]], None] | None) -> None:
     total = len(rows)
@@ -356,7 +364,7 @@ def _schedule(engine: Any, rows: list[ManifestRow], preset: str, follow_up_prese
         while pending and len(active) < window:
             order, row = pending.popleft()
             patient = active[order] = _Patient(row)
-            for timepoint, task in _tasks(row, preset, follow_up_preset, isinstance(engine, _DaskEngine)).items():
+            for timepoint, task in _tasks(row, presets, isinstance(engine, _DaskEngine)).items():
                 patient.waiting += 1
                 # Lower priority than any lesion task: finish started patients before loading new ones.
                 engine.submit(inventory_task, task, tag=(order, timepoint, None, task), priority=-order)

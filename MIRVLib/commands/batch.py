@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from MIRVLib.options import PRESETS, add_reduction_thresholds, reduction_thresholds
+from MIRVLib.options import PRESETS, add_engine_option, add_reduction_thresholds, reduction_thresholds
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -32,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--manifest", required=True, help="cohort manifest CSV")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--preset", default="MIRV-CT", help="PyRadiomics preset name or YAML file (default: MIRV-CT)")
+    add_engine_option(parser)
     reduction = parser.add_mutually_exclusive_group()
     reduction.add_argument("--model", help="MIRV model JSON or shipped model name: score with it, fit nothing")
     reduction.add_argument("--fit", choices=PRESETS, default="paper",
@@ -85,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from MIRVLib.batch.manifest import ManifestError
     from MIRVLib.batch.pipeline import run_batch
     from MIRVLib.batch.runner import EngineError
+    from MIRVLib.extraction import PresetError
     from MIRVLib.reduction import ReductionSettings
 
     try:
@@ -97,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         outcome = run_batch(args.manifest, args.out, preset=args.preset, model=args.model, fit=fit,
                             jobs=args.jobs, scheduler=args.scheduler, resume=args.resume,
-                            retry_failed=args.retry_failed, progress=ProgressBar())
-    except (ManifestError, FileNotFoundError) as error:
+                            retry_failed=args.retry_failed, progress=ProgressBar(), engine=args.engine)
+    except (ManifestError, PresetError, FileNotFoundError) as error:
         print(f"mirv batch: error: {error}", file=sys.stderr)
         return EXIT_INVALID
     except EngineError as error:

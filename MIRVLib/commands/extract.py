@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from MIRVLib.options import add_engine_option
+
 log = logging.getLogger(__name__)
 
 PROVENANCE_SUFFIX = ".provenance.json"
@@ -23,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lesions", required=True,
                         help="Slicer .seg.nrrd, multi-label labelmap, or folder of binary masks (one per lesion)")
     parser.add_argument("--preset", default="MIRV-CT", help="MIRV-CT (default), Henry2022, or a PyRadiomics YAML file")
+    add_engine_option(parser)
     parser.add_argument("--patient-id", default=None, help="PatientID column value (default: image file name)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="processes extracting lesions (this one included), one lesion per task (default 1)")
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     start_fork_server(args.jobs)  # first: worker imports overlap with this process's imports and reading
     from tqdm import tqdm
 
-    from MIRVLib.extraction import STATUS, extract_patient, load_preset, read_patient
+    from MIRVLib.extraction import STATUS, PresetError, check_preset, extract_patient, read_patient
     from MIRVLib.lesions import default_patient_id
     from MIRVLib.provenance import atomic_write_json, provenance_record
 
@@ -54,11 +57,14 @@ def run(args: argparse.Namespace) -> int:
     image_path, lesions_path, out = Path(args.image), Path(args.lesions), Path(args.out)
     patient_id = args.patient_id if args.patient_id is not None else default_patient_id(image_path)
     try:
-        preset = load_preset(args.preset)
+        preset = check_preset(args.preset, args.engine)
         prepared, lesions = read_patient(
-            image_path, lesions_path, preset, patient_id, names_csv=args.names, sites_csv=args.sites,
+            image_path, lesions_path, preset, patient_id, args.engine, names_csv=args.names, sites_csv=args.sites,
             split_components=args.split_components, min_voxels=args.min_voxels,
         )
+    except PresetError as error:
+        print(f"mirv extract: {error}", file=sys.stderr)
+        return 2
     except (FileNotFoundError, ValueError) as error:
         print(f"mirv extract: patient {patient_id}: {error}", file=sys.stderr)
         return 2

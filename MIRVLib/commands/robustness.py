@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from MIRVLib.options import add_engine_option
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -22,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lesions", help="lesions of the single patient (.seg.nrrd, labelmap or mask folder)")
     parser.add_argument("--patient-id", default="patient", help="PatientID for --image/--lesions")
     parser.add_argument("--preset", default="MIRV-CT", help="MIRV-CT (default), Henry2022, or a PyRadiomics YAML")
+    add_engine_option(parser)
     parser.add_argument("--radius-mm", type=float, default=1.0, help="erosion/dilation distance (default 1 mm)")
     parser.add_argument("--threshold", type=float, default=0.8, help="minimum CCC (default 0.8)")
     parser.add_argument("--jobs", type=int, default=1,
@@ -35,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
     from tqdm import tqdm
 
-    from MIRVLib.extraction import load_preset
+    from MIRVLib.extraction import PresetError, check_preset
     from MIRVLib.lesions import load_image, load_lesions
     from MIRVLib.provenance import atomic_write_csv, atomic_write_json, atomic_write_text, provenance_record
     from MIRVLib.robustness import run_robustness
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         print("mirv robustness: --image needs --lesions", file=sys.stderr)
         return 2
     try:
-        preset = load_preset(args.preset)
+        preset = check_preset(args.preset, args.engine)
         if args.cases:
             manifest = pd.read_csv(args.cases, dtype=str)
             missing = {"PatientID", "Image", "Lesions"} - set(manifest.columns)
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             image = load_image(image_path)
             cases.append((patient_id, image, load_lesions(lesions_path, reference_image=image)))
             inputs[f"{patient_id}:image"], inputs[f"{patient_id}:lesions"] = image_path, lesions_path
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError) as error:  # PresetError included
         print(f"mirv robustness: {error}", file=sys.stderr)
         return 2
     with tqdm(total=len(cases) * 3, unit="extraction", disable=args.no_progress, file=sys.stderr) as bar:
@@ -68,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             bar.set_postfix_str(label)
             bar.update(done - bar.n)
 
-        result = run_robustness(cases, preset, args.radius_mm, args.threshold, args.jobs, progress)
+        result = run_robustness(cases, preset, args.radius_mm, args.threshold, args.jobs, progress, args.engine)
     stop_fork_server()  # workers are done; its shutdown must not delay the end of this command
     out = Path(args.out)
     header = (f"# {len(result.features)} of {len(result.table)} features with Lin's CCC >= {args.threshold} after "
