@@ -1,7 +1,7 @@
 """Real CT test data: PyRadiomics' sample lung CTs (from the pyradiomics-bhklab 3.1.4 sdist) plus synthetic lesions.
 
-The sdist is fetched once with ``pip download`` into the git-ignored ``.cache/`` and its ``data/`` folder
-unpacked next to it; later runs reuse it. Synthetic lesions are ellipsoids placed by hand in other
+The sdist is fetched once with ``pip download`` into the git-ignored ``.cache/`` and unpacked next to it
+(its ``data/`` images and baselines, example settings and test harness); later runs reuse it. Synthetic lesions are ellipsoids placed by hand in other
 tissue of the same CTs (heart, aorta, chest wall, vertebra, liver, spleen, aerated lung), so one patient has
 lesions of very different texture.
 """
@@ -22,7 +22,6 @@ import SimpleITK as sitk
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CACHE = REPO_ROOT / ".cache"
 SDIST_DIR = CACHE / "pyradiomics-sdist"
-DATA_DIR = CACHE / "pyradiomics-data"
 SDIST_REQUIREMENT = "pyradiomics-bhklab==3.1.4"
 
 # (name, centre as array index (z, y, x), radii in mm (x, y, z)); checked visually on the CT slices.
@@ -44,29 +43,43 @@ SYNTHETIC_LESIONS: dict[str, list[tuple[str, tuple[int, int, int], tuple[float, 
 
 def pyradiomics_data_dir() -> Path:
     """Folder with ``lung1_image.nrrd``, ``lung1_label.nrrd``, ``lung2_*`` ...; downloads on first use."""
-    if (DATA_DIR / "lung1_image.nrrd").is_file():
-        return DATA_DIR
+    return sdist_root() / "data"
+
+
+def _sdist_archives() -> list[Path]:
+    """The downloaded sdist archive (fetched with pip on first use)."""
     archives = sorted(SDIST_DIR.glob("pyradiomics_bhklab-3.1.4.tar.gz"))
-    if not archives:
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", "pyradiomics-bhklab",
-                   SDIST_REQUIREMENT, "-d", str(SDIST_DIR)]
-        done = subprocess.run(command, capture_output=True, text=True, encoding="utf-8")
-        archives = sorted(SDIST_DIR.glob("pyradiomics_bhklab-3.1.4.tar.gz"))
-        if done.returncode or not archives:
-            pytest.fail(f"cannot download the PyRadiomics sample data ({SDIST_REQUIREMENT}): {done.stderr[-300:]}")
-    staging = Path(tempfile.mkdtemp(prefix="pyradiomics-data.", dir=CACHE))  # never a half-filled DATA_DIR
-    with tarfile.open(archives[0]) as archive:
+    if archives:
+        return archives
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", "pyradiomics-bhklab",
+               SDIST_REQUIREMENT, "-d", str(SDIST_DIR)]
+    done = subprocess.run(command, capture_output=True, text=True, encoding="utf-8")
+    archives = sorted(SDIST_DIR.glob("pyradiomics_bhklab-3.1.4.tar.gz"))
+    if done.returncode or not archives:
+        pytest.fail(f"cannot download the PyRadiomics sample data ({SDIST_REQUIREMENT}): {done.stderr[-300:]}")
+    return archives
+
+
+def sdist_root() -> Path:
+    """The whole unpacked sdist (``data/baseline/``, ``examples/exampleSettings/``, ``tests/`` ...)."""
+    root = CACHE / "pyradiomics-sdist-unpacked"
+    if (root / "data" / "baseline").is_dir():
+        return root
+    staging = Path(tempfile.mkdtemp(prefix="pyradiomics-sdist.", dir=CACHE))
+    with tarfile.open(_sdist_archives()[0]) as archive:
         for member in archive.getmembers():
             parts = Path(member.name).parts
-            if len(parts) == 3 and parts[1] == "data" and member.isfile():
+            if member.isfile() and len(parts) > 1 and ".." not in parts:
+                target = staging.joinpath(*parts[1:])
+                target.parent.mkdir(parents=True, exist_ok=True)
                 handle = archive.extractfile(member)
                 assert handle is not None
-                (staging / parts[2]).write_bytes(handle.read())
+                target.write_bytes(handle.read())
     try:
-        staging.rename(DATA_DIR)
+        staging.rename(root)
     except OSError:  # another test process got there first
         shutil.rmtree(staging, ignore_errors=True)
-    return DATA_DIR
+    return root
 
 
 def ellipsoid_mask(reference: sitk.Image, centre_zyx: tuple[int, int, int], radii_mm: tuple[float, float, float]) -> sitk.Image:

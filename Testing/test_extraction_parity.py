@@ -1,11 +1,15 @@
-"""Parity on real CT: every MIRV-CT feature of every lesion equals plain PyRadiomics on (full image, mask).
+"""Parity on real CT: every MIRV-CT and Henry2022 feature of every lesion against plain PyRadiomics on (full image, mask).
 
 Lesions: the sample tumours of PyRadiomics' lung1/lung2 CTs plus synthetic lesions in other tissue
-(heart, aorta, chest wall, vertebra, liver, spleen, lung). Every value must be equal (NaN where PyRadiomics gives NaN).
+(heart, aorta, chest wall, vertebra, liver, spleen, lung), and the six lesions of the bundled sample
+patient. PyRadiomics runs once per lesion and preset; both engines are compared with it: the
+``pyradiomics`` engine must be bit-identical, the ``native`` engine within relative 1e-9 (NaN where
+PyRadiomics gives NaN).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import numpy as np
@@ -13,12 +17,14 @@ import pytest
 import SimpleITK as sitk
 from radiomics import featureextractor, imageoperations
 
+from engine_cases import assert_features_close
 from MIRVLib.extraction import METADATA_COLUMNS, extract_patient, load_preset
-from MIRVLib.lesions import Lesion
+from MIRVLib.lesions import Lesion, full_mask, load_lesions
 from MIRVLib.resampling import resample_lesion
 from pyradiomics_data import patient_masks
 
 logging.getLogger("radiomics").setLevel(logging.ERROR)
+SAMPLE = "sample"
 
 
 def _assert_features_equal(ours: dict, reference: dict, lesion: str) -> None:
@@ -34,21 +40,55 @@ def _assert_features_equal(ours: dict, reference: dict, lesion: str) -> None:
     assert not bad, f"{lesion}: {len(bad)} features differ, e.g. {bad[:5]}"
 
 
+def _assert_engine_agrees(engine: str, ours: dict, reference: dict, lesion: str) -> None:
+    if engine == "pyradiomics":
+        _assert_features_equal(ours, reference, lesion)
+    else:
+        features = {k: float(v) for k, v in ours.items() if k not in METADATA_COLUMNS}
+        assert_features_close(features, {k: float(np.real(v)) for k, v in reference.items()
+                                         if not k.startswith("diagnostics_")}, lesion)
+
+
+@functools.lru_cache(maxsize=None)
+def _patient(case: str) -> tuple[str, dict[str, sitk.Image]]:
+    """CT path and whole-image lesion masks of a parity patient (lung1, lung2 or the bundled sample)."""
+    if case != SAMPLE:
+        image_path, masks = patient_masks(case)
+        return str(image_path), masks
+    from MIRVLib.resources import resources_dir
+
+    folder = resources_dir() / "SampleData"
+    image = sitk.ReadImage(str(folder / "baseline_CT.nrrd"))
+    lesions = load_lesions(folder / "baseline_lesions.seg.nrrd", reference_image=image)
+    return str(folder / "baseline_CT.nrrd"), {lesion.name: full_mask(lesion.mask, image) for lesion in lesions}
+
+
+@functools.lru_cache(maxsize=None)
+def _pyradiomics_reference(case: str, preset: str) -> tuple[dict, ...]:
+    """Plain PyRadiomics (``extractor.execute(full CT, lesion mask)``) for every lesion, computed once."""
+    image_path, masks = _patient(case)
+    extractor = featureextractor.RadiomicsFeatureExtractor(str(load_preset(preset).path))
+    image = sitk.ReadImage(image_path)
+    return tuple(extractor.execute(image, sitk.Cast(mask, sitk.sitkUInt32)) for mask in masks.values())
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("case, jobs", [("lung1", 2), ("lung2", 1)])
-def test_every_mirv_ct_feature_equals_plain_pyradiomics(case, jobs):
-    image_path, masks = patient_masks(case)
+@pytest.mark.parametrize("engine", ["native", "pyradiomics"])
+@pytest.mark.parametrize("case, preset, jobs", [
+    ("lung1", "MIRV-CT", 2), ("lung2", "MIRV-CT", 1), (SAMPLE, "MIRV-CT", 1),
+    ("lung1", "Henry2022", 1), ("lung2", "Henry2022", 1), (SAMPLE, "Henry2022", 2),
+])
+def test_every_feature_agrees_with_plain_pyradiomics(case, preset, jobs, engine):
+    image_path, masks = _patient(case)
     lesions = [Lesion(name, mask) for name, mask in masks.items()]
-    result = extract_patient(image_path, lesions, "MIRV-CT", patient_id=case, jobs=jobs)
+    result = extract_patient(image_path, lesions, preset, patient_id=case, jobs=jobs, engine=engine)
     table = result.features
     assert list(table[METADATA_COLUMNS[1]]) == list(masks)
     assert (table["Status"] == "ok").all(), table["Status"].tolist()
-    assert table.shape[1] == len(METADATA_COLUMNS) + 1218
-    extractor = featureextractor.RadiomicsFeatureExtractor(str(load_preset("MIRV-CT").path))
-    image = sitk.ReadImage(str(image_path))
-    for (_, row), (name, mask) in zip(table.iterrows(), masks.items()):
-        reference = extractor.execute(image, mask)
-        _assert_features_equal(row.to_dict(), reference, f"{case}/{name}")
+    assert table.shape[1] == len(METADATA_COLUMNS) + {"MIRV-CT": 1218, "Henry2022": 107}[preset]
+    assert result.provenance["engine"]["name"] == engine
+    for (_, row), name, reference in zip(table.iterrows(), masks, _pyradiomics_reference(case, preset)):
+        _assert_engine_agrees(engine, row.to_dict(), reference, f"{engine} {preset} {case}/{name}")
 
 
 def test_crop_resampling_is_bit_identical_to_pyradiomics():
@@ -113,8 +153,9 @@ SETTING_VARIANTS = {
 }
 
 
+@pytest.mark.parametrize("engine", ["native", "pyradiomics"])
 @pytest.mark.parametrize("variant", list(SETTING_VARIANTS))
-def test_other_pyradiomics_settings_give_plain_pyradiomics_values(variant, tmp_path):
+def test_other_pyradiomics_settings_give_plain_pyradiomics_values(variant, engine, tmp_path):
     from pyradiomics_data import ball_mask, synthetic_ct
 
     preset = tmp_path / "variant.yaml"
@@ -122,21 +163,10 @@ def test_other_pyradiomics_settings_give_plain_pyradiomics_values(variant, tmp_p
                       "  glszm:\nsetting:\n" + SETTING_VARIANTS[variant])
     ct = synthetic_ct()
     masks = {"a": ball_mask(ct, (30, 32, 10), 7), "b": ball_mask(ct, (18, 40, 8), 4)}
-    result = extract_patient(ct, [Lesion(n, m) for n, m in masks.items()], preset, jobs=1)
+    result = extract_patient(ct, [Lesion(n, m) for n, m in masks.items()], preset, jobs=1, engine=engine)
     assert (result.features["Status"] == "ok").all(), result.features["Status"].tolist()
     extractor = featureextractor.RadiomicsFeatureExtractor(str(preset))
     label = int(extractor.settings.get("label", 1))
     for (_, row), (name, mask) in zip(result.features.iterrows(), masks.items()):
         reference = extractor.execute(ct, sitk.Cast(mask, sitk.sitkUInt32) * label)
-        _assert_features_equal(row.to_dict(), reference, f"{variant}/{name}")
-
-
-def test_henry2022_preset_equals_plain_pyradiomics_on_real_ct():
-    image_path, masks = patient_masks("lung1")
-    chosen = {name: masks[name] for name in ("tumour", "vertebra")}
-    result = extract_patient(image_path, [Lesion(n, m) for n, m in chosen.items()], "Henry2022", patient_id="lung1")
-    assert result.features.shape[1] == len(METADATA_COLUMNS) + 107
-    extractor = featureextractor.RadiomicsFeatureExtractor(str(load_preset("Henry2022").path))
-    image = sitk.ReadImage(str(image_path))
-    for (_, row), (name, mask) in zip(result.features.iterrows(), chosen.items()):
-        _assert_features_equal(row.to_dict(), extractor.execute(image, mask), f"Henry2022/{name}")
+        _assert_engine_agrees(engine, row.to_dict(), reference, f"{engine} {variant}/{name}")

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pandas as pd
 import yaml
@@ -24,11 +24,13 @@ from MIRVLib.lesion_table import VOLUME_FEATURE, LesionTable, LesionTableError
 from MIRVLib.provenance import (atomic_write_csv, atomic_write_json, atomic_write_text, hash_settings,
                                 library_versions, provenance_record, sha256_file)
 from MIRVLib.reduction import FeatureReduction, ModelError, ReductionSettings
-from MIRVLib.resources import model_path, preset_path
+from MIRVLib.resources import model_path
+from MIRVLib.options import DEFAULT_ENGINE
 from MIRVLib.response import FOLLOW_UP, VolumeTableError, matched_volumes
 
 EXIT_OK, EXIT_FAILURES = 0, 3
-Extractor = Callable[..., dict[str, Any] | None]
+# A runtime alias: `X | None` would raise TypeError on Python 3.9 (Slicer 5.8), so Optional.
+Extractor = Callable[..., Optional[dict[str, Any]]]
 # progress(event, patient_id, detail): events "start" (detail=dict of counts), "lesion", "patient", "score"
 Progress = Callable[[str, str, dict[str, Any]], None]
 
@@ -62,10 +64,12 @@ def follow_up_preset(preset_file: Path, out: Path) -> Path:
     return path
 
 
-def extraction_settings(preset_file: Path) -> dict[str, Any]:
-    """What determines a patient's stored features: the preset's content and the library versions."""
+def extraction_settings(preset_file: Path, engine: str = DEFAULT_ENGINE) -> dict[str, Any]:
+    """What determines a patient's stored features: the preset's content, the feature engine and the library
+    versions."""
     versions = {k: v for k, v in library_versions().items() if k != "python"}
-    return {"preset": preset_file.name, "presetSha256": sha256_file(preset_file), "versions": versions}
+    return {"preset": preset_file.name, "presetSha256": sha256_file(preset_file), "engine": engine,
+            "versions": versions}
 
 
 def run_batch(
@@ -81,17 +85,21 @@ def run_batch(
     retry_failed: bool = False,
     progress: Progress | None = None,
     extract: Extractor = run_patients,
+    engine: str = DEFAULT_ENGINE,
 ) -> BatchOutcome:
     """Run a cohort; raises `ManifestError` (before any work) when the manifest has bad rows.
 
     The feature reduction is loaded from ``model`` (file or shipped name) or else fitted on the cohort's
-    lesions with ``fit`` (default: the paper preset and thresholds).
+    lesions with ``fit`` (default: the paper preset and thresholds). ``engine`` computes the features; a preset
+    it cannot run raises :class:`~MIRVLib.extraction.PresetError` before any patient is read.
     """
+    from MIRVLib.extraction import check_preset
+
+    preset_file = Path(check_preset(preset, engine).path)
     rows = read_manifest(manifest)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    preset_file = preset_path(preset)
-    settings = extraction_settings(preset_file)
+    settings = extraction_settings(preset_file, engine)
     store = ResultStore(out, hash_settings(settings))
     outcome = BatchOutcome(out)
     transient: dict[str, PatientResult] = {}
@@ -120,7 +128,7 @@ def run_batch(
         volume_preset = follow_up_preset(preset_file, out) if any(r.follow_up_image for r in todo) else None
         outcome.engine = extract(
             todo, str(preset_file), on_patient=on_patient, jobs=jobs, scheduler=scheduler,
-            follow_up_preset=str(volume_preset) if volume_preset else None,
+            follow_up_preset=str(volume_preset) if volume_preset else None, engine=engine,
             on_lesion=lambda row: notify("lesion", str(row.get("PatientID", "")), row),
         )
     # Only stored (complete) patients are scored; one cut short by a lost worker only reports its failure.

@@ -200,7 +200,9 @@ def _feature_names(class_name: str, requested: Any, where: str) -> List[str]:
     module = feature_class_module(class_name)
     known: Mapping[str, bool] = module.FEATURES
     if requested is None or (isinstance(requested, Sequence) and not isinstance(requested, str) and not requested):
-        return sorted(name for name, deprecated in known.items() if not deprecated)
+        # PyRadiomics' order: its feature methods sorted by name (so "MeanAbsoluteDeviation" precedes "Mean")
+        return sorted((name for name, deprecated in known.items() if not deprecated),
+                      key=lambda name: f"get{name}FeatureValue")
     if isinstance(requested, str) or not isinstance(requested, Sequence):
         raise ParameterError(f"{where}: feature class '{class_name}' must list feature names (or be empty for all)")
     for name in requested:

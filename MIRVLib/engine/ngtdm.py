@@ -1,0 +1,256 @@
+"""Neighbouring Gray Tone Difference Matrix (NGTDM) features, as PyRadiomics' ``ngtdm`` class defines them.
+
+For every ROI voxel of gray level ``i`` the matrix adds one to ``n_i`` and adds ``|i - mean of its ROI
+neighbours|`` to ``s_i`` (0 when no neighbour is in the ROI). The neighbourhood is the list of offsets PyRadiomics'
+C extension generates for the ``distances`` setting (Chebyshev distance, optionally restricted to a plane by
+``force2D``/``force2Ddimension``), including its quirk that a repeated distance repeats offsets. Instead of
+visiting voxels one by one, the neighbours' level sums and counts of the whole crop come from separable box sums
+(or, for the rare uneven neighbourhood, one weighted correlation) in integer arithmetic: they are exact, so the
+per-voxel difference is bit-identical to PyRadiomics'.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import numpy as np
+from scipy import ndimage
+
+from MIRVLib.engine.region import Region
+
+# Feature name -> deprecated, in PyRadiomics' getFeatureNames() order.
+FEATURES: dict[str, bool] = {
+    "Busyness": False,
+    "Coarseness": False,
+    "Complexity": False,
+    "Contrast": False,
+    "Strength": False,
+}
+
+
+@dataclass(frozen=True)
+class Neighbourhood:
+    """The neighbour offsets of one crop shape and setting, and how to sum over them.
+
+    ``offsets`` are distinct, ``weights`` how often PyRadiomics' angle list holds each. ``shells`` is set when all
+    weights are equal (always, unless a distance is repeated): the neighbourhood is then ``weight`` times a union
+    of Chebyshev shells, written as signed boxes ``(radius, sign)`` (shell d = box d - box d-1).
+    """
+
+    offsets: np.ndarray
+    weights: np.ndarray
+    plane_axis: int
+    shells: Optional[tuple[tuple[int, int], ...]]
+
+    @property
+    def weight_total(self) -> int:
+        return int(self.weights.sum())
+
+
+def neighbourhood(shape: Sequence[int], settings: Mapping[str, Any]) -> Neighbourhood:
+    """PyRadiomics' NGTDM neighbourhood for a crop of ``shape`` (NumPy order) under ``settings``.
+
+    PyRadiomics counts the angles per requested distance (offsets whose largest component is that distance,
+    bounded by the crop size, none moving out of the forced 2D plane) and then walks the offset combinations
+    cyclically until it has that many, so a repeated distance repeats (part of) the offset list.
+    Raises like PyRadiomics for a distance below 1, distances not 1-D, or when no offset fits in the crop.
+    """
+    distances = np.asarray(settings.get("distances", [1]))
+    if distances.ndim != 1:
+        raise ValueError("Expecting distances array to be 1-dimensional.")
+    plane_axis = int(settings.get("force2Ddimension", 0)) if settings.get("force2D", False) else -1
+    # PyRadiomics casts the distances to C int (truncating floats).
+    return _neighbourhood(tuple(int(n) for n in shape), tuple(int(d) for d in distances.astype(np.intc)), plane_axis)
+
+
+@functools.lru_cache(maxsize=256)
+def _neighbourhood(shape: tuple[int, ...], distances: tuple[int, ...], plane_axis: int) -> Neighbourhood:
+    if not distances or min(distances) < 1:
+        raise RuntimeError("Error getting angle count.")
+    reach = max(distances)
+
+    candidates = []  # in PyRadiomics' generation order: first axis slowest, offsets from +reach down to -reach
+    for offset in itertools.product(range(reach, -reach - 1, -1), repeat=len(shape)):
+        if any(
+            (axis == plane_axis and step != 0) or abs(step) >= size
+            for axis, (step, size) in enumerate(zip(offset, shape))
+        ):
+            continue
+        norm = max(abs(step) for step in offset)
+        if norm >= 1 and norm in distances:
+            candidates.append(offset)
+    offsets = np.array(candidates, dtype=np.intp).reshape(-1, len(shape))
+    norms = np.abs(offsets).max(axis=1)
+    total = int(sum(np.count_nonzero(norms == d) for d in distances))  # angle count, repeats included
+    if total == 0:
+        raise RuntimeError("Error getting angle count.")
+    rounds, remainder = divmod(total, len(offsets))
+    weights = np.full(len(offsets), rounds, dtype=np.int64)
+    weights[:remainder] += 1
+    offsets.flags.writeable = weights.flags.writeable = False  # cached: shared between calls
+
+    shells = None
+    if remainder == 0:
+        # Distances with no offset in the crop only reach outside it; their boxes add nothing, so use all.
+        signs: dict[int, int] = {}
+        for distance in set(distances):
+            signs[distance] = signs.get(distance, 0) + 1
+            signs[distance - 1] = signs.get(distance - 1, 0) - 1
+        shells = tuple(sorted((radius, sign) for radius, sign in signs.items() if sign))
+    return Neighbourhood(offsets, weights, plane_axis, shells)
+
+
+def _box_sum(padded: np.ndarray, pad: int, radii: Sequence[int]) -> np.ndarray:
+    """Sum over the box of per-axis ``radii`` around every voxel of an array zero-padded by ``pad`` on all sides.
+
+    Separable: one axis at a time, adding shifted views (exact for integers); the result is unpadded.
+    """
+    out = padded
+    for axis, radius in enumerate(radii):
+        length = padded.shape[axis] - 2 * pad
+        window = [slice(None)] * padded.ndim
+
+        def shifted(step: int) -> np.ndarray:
+            window[axis] = slice(pad + step, pad + step + length)
+            return out[tuple(window)]
+
+        summed = shifted(-radius).copy() if radius else shifted(0)
+        for step in range(-radius + 1, radius + 1):
+            summed += shifted(step)
+        out = summed
+    return out
+
+
+def neighbour_sums(values: np.ndarray, hood: Neighbourhood) -> np.ndarray:
+    """For every voxel, the weighted sum of integer ``values`` at ``voxel + offset`` (nothing beyond the crop)."""
+    if hood.shells is not None:
+        reach = max(radius for radius, _ in hood.shells)
+        padded = np.zeros(tuple(n + 2 * reach for n in values.shape), dtype=values.dtype)
+        padded[tuple(slice(reach, reach + n) for n in values.shape)] = values
+        total = None
+        for radius, sign in hood.shells:
+            radii = [0 if axis == hood.plane_axis else radius for axis in range(values.ndim)]
+            box = values if radius == 0 else _box_sum(padded, reach, radii)
+            term = box if sign == 1 else box * sign
+            total = term.copy() if total is None else total.__iadd__(term)
+        weight = int(hood.weights[0])
+        return total if weight == 1 else total * weight
+    reach = int(np.abs(hood.offsets).max())
+    kernel = np.zeros((2 * reach + 1,) * values.ndim, dtype=np.float64)
+    kernel[tuple((hood.offsets + reach).T)] = hood.weights
+    # correlate: out[v] = sum_k kernel[k] * in[v + k - reach], i.e. the neighbour at offset k - reach; sums of
+    # integers below 2**53 are exact in float64.
+    summed = ndimage.correlate(values.astype(np.float64), kernel, mode="constant", cval=0.0)
+    return np.rint(summed).astype(values.dtype)
+
+
+def build_matrix(region: Region) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(levels, n, s)`` of the NGTDM for the gray levels present: level value, voxel count, summed difference."""
+    levels = region.gray_levels
+    mask = region.mask
+    hood = neighbourhood(levels.shape, region.settings)
+
+    # One pass gives both the neighbours' level sum and their count: each ROI voxel carries level * scale + 1
+    # (gray_levels is 0 outside the ROI), with scale a power of two above any possible count. The float sum and
+    # count PyRadiomics accumulates per voxel are these same integers.
+    scale = 2 ** hood.weight_total.bit_length()
+    if hood.weight_total * (region.max_level * scale + 1) < 2**53:
+        total = neighbour_sums(levels.astype(np.int64) * scale + mask, hood)[mask]
+        count = (total % scale).astype(np.float64)
+        level_sum = (total // scale).astype(np.float64)
+    else:  # huge gray levels or neighbourhoods: level sums and counts separately
+        level_sum = neighbour_sums(levels.astype(np.int64), hood)[mask].astype(np.float64)
+        count = neighbour_sums(mask.astype(np.int64), hood)[mask].astype(np.float64)
+
+    centre = levels[mask]
+    diff = np.zeros(centre.shape, dtype=np.float64)
+    has = count != 0
+    diff[has] = np.abs(centre[has] - level_sum[has] / count[has])
+
+    n = np.bincount(centre, minlength=region.max_level + 1)
+    s = np.bincount(centre, weights=diff, minlength=region.max_level + 1)
+    present = np.flatnonzero(n)
+    present = present[present > 0]
+    return present.astype(np.float64), n[present].astype(np.float64), s[present]
+
+
+class _Coefficients:
+    """The matrix normalised as PyRadiomics' coefficients: p_i, s_i, i, N_vp, N_gp and pairwise tables."""
+
+    def __init__(self, region: Region):
+        self.i, n, self.s = build_matrix(region)
+        self.nvp = np.sum(n)
+        self.p = n / self.nvp
+        self.ngp = len(self.i)
+        self.ps = self.p * self.s
+        self.i_diff = self.i[:, None] - self.i[None, :]
+
+
+def _coarseness(c: _Coefficients) -> float:
+    total = np.sum(c.ps)
+    return 1.0 / total if total != 0 else 1e6
+
+
+def _contrast(c: _Coefficients) -> float:
+    div = c.ngp * (c.ngp - 1)
+    if div == 0:
+        return 0.0
+    spread = np.sum(c.p[:, None] * c.p[None, :] * c.i_diff**2)
+    return spread * np.sum(c.s) / c.nvp / div
+
+
+def _busyness(c: _Coefficients) -> float:
+    ip = c.i * c.p
+    denominator = np.sum(np.abs(ip[:, None] - ip[None, :]))
+    if denominator == 0:
+        return 0.0
+    return np.sum(c.ps) / denominator
+
+
+def _complexity(c: _Coefficients) -> float:
+    numerator = c.ps[:, None] + c.ps[None, :]
+    divisor = c.p[:, None] + c.p[None, :]
+    return np.sum(np.abs(c.i_diff) * numerator / divisor) / c.nvp
+
+
+def _strength(c: _Coefficients) -> float:
+    total_s = np.sum(c.s)
+    if total_s == 0:
+        return 0.0
+    return np.sum((c.p[:, None] + c.p[None, :]) * c.i_diff**2) / total_s
+
+
+_FUNCTIONS: dict[str, Callable[[_Coefficients], float]] = {
+    "Busyness": _busyness,
+    "Coarseness": _coarseness,
+    "Complexity": _complexity,
+    "Contrast": _contrast,
+    "Strength": _strength,
+}
+
+
+def compute(region: Region, names: Sequence[str]) -> dict[str, float]:
+    """The requested NGTDM features of ``region``, in the order of ``names``.
+
+    The matrix is built once. Errors building it propagate (PyRadiomics raises from the class too); a feature
+    whose own computation fails is NaN.
+    """
+    for name in names:
+        if name not in _FUNCTIONS:
+            raise LookupError(f"Feature not found: {name}")
+    if not names:
+        return {}
+    coefficients = _Coefficients(region)
+    result: dict[str, float] = {}
+    with np.errstate(all="ignore"):
+        for name in names:
+            try:
+                result[name] = float(_FUNCTIONS[name](coefficients))
+            except Exception:  # noqa: BLE001 - PyRadiomics logs and stores NaN
+                result[name] = math.nan
+    return result

@@ -1,0 +1,129 @@
+"""Parity of the native GLDM (``MIRVLib.engine.gldm``) with PyRadiomics' ``gldm`` class, computed here.
+
+Real sdist images and seeded random cases, with the settings the class reads varied (``gldm_a``,
+``distances`` including repeated ones, force2D along each axis, binning), plus PyRadiomics' angle list,
+deprecated names, 2-D images and the settings PyRadiomics rejects.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from engine_cases import (
+    SDIST_CASES,
+    assert_features_close,
+    crop,
+    pyradiomics_class_values,
+    random_cases,
+    region_of,
+    sdist_case,
+)
+
+from MIRVLib.engine import gldm
+
+logging.getLogger("radiomics").setLevel(logging.CRITICAL)  # PyRadiomics logs the errors the tests provoke
+
+SETTINGS_VARIANTS = {
+    "default": {},
+    "alpha1": {"gldm_a": 1},
+    "alpha3_binCount16": {"gldm_a": 3, "binCount": 16},
+    "alpha_huge": {"gldm_a": 1000},
+    "alpha_negative": {"gldm_a": -1},
+    "distance2": {"distances": [2]},
+    "distances12_alpha2": {"distances": [1, 2], "gldm_a": 2},
+    "distances_repeated": {"distances": [2, 1, 2]},
+    "force2D_axis0": {"force2D": True, "force2Ddimension": 0},
+    "force2D_axis1_alpha1": {"force2D": True, "force2Ddimension": 1, "gldm_a": 1},
+    "force2D_axis2_distances13": {"force2D": True, "force2Ddimension": 2, "distances": [1, 3]},
+    "binWidth10": {"binWidth": 10},
+}
+RANDOM_VARIANTS = ("default", "alpha1", "distances12_alpha2", "force2D_axis0", "force2D_axis1_alpha1",
+                   "force2D_axis2_distances13")
+
+
+def check(image: sitk.Image, mask: sitk.Image, settings: dict, context: str, names=None) -> None:
+    """Native and PyRadiomics' class on the same crop: equal values, or the same exception type."""
+    cropped, cropped_mask = crop(image, mask, settings)
+    try:
+        reference = pyradiomics_class_values("gldm", cropped, cropped_mask, settings, names)
+    except Exception as error:  # noqa: BLE001 - PyRadiomics' matrix errors propagate; ours must too
+        with pytest.raises(type(error)):
+            gldm.compute(region_of(cropped, cropped_mask, settings), list(names or gldm.FEATURES))
+        return
+    native = gldm.compute(region_of(cropped, cropped_mask, settings), list(names or reference))
+    assert_features_close(native, reference, context)
+
+
+def test_feature_names_are_pyradiomics():
+    from radiomics import getFeatureClasses
+
+    assert gldm.FEATURES == getFeatureClasses()["gldm"].getFeatureNames()
+    assert list(gldm.FEATURES) == sorted(gldm.FEATURES)
+
+
+@pytest.mark.parametrize("variant", sorted(SETTINGS_VARIANTS))
+@pytest.mark.parametrize("case", SDIST_CASES)
+def test_sdist_cases(case, variant):
+    image, mask = sdist_case(case)
+    check(image, mask, {"label": 1, **SETTINGS_VARIANTS[variant]}, f"{case} {variant}")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_random_cases(seed):
+    for name, image, mask, settings in random_cases(seed):
+        for variant in RANDOM_VARIANTS:
+            check(image, mask, {**settings, **SETTINGS_VARIANTS[variant]}, f"seed {seed} {name} {variant}")
+
+
+@pytest.mark.parametrize("shape", [(3, 26, 24), (1, 5, 6), (2, 2, 2), (7, 1, 9), (4, 6)])
+def test_angles_are_pyradiomics(shape):
+    """Same offsets in the same order as PyRadiomics' generator, or the same error."""
+    from radiomics import cMatrices
+
+    for distances in ([1], [2], [1, 2], [3, 1], [1, 1], [2, 1, 2], [5], [0]):
+        for force2d in (-1, 0, 1, 2):
+            try:
+                expected = cMatrices.generate_angles(np.array(shape), np.array(distances), True, force2d >= 0,
+                                                     max(force2d, 0))
+            except Exception as error:  # noqa: BLE001
+                with pytest.raises(type(error)):
+                    gldm.angles(shape, distances, force2d)
+                continue
+            np.testing.assert_array_equal(gldm.angles(shape, distances, force2d), expected)
+
+
+def test_deprecated_and_subset_names():
+    image, mask = sdist_case("lung1")
+    names = ["DependencePercentage", "LargeDependenceEmphasis", "GrayLevelNonUniformityNormalized",
+             "DependenceEntropy", "GrayLevelVariance"]
+    check(image, mask, {"label": 1}, "subset", names)
+    cropped, cropped_mask = crop(image, mask, {"label": 1})
+    region = region_of(cropped, cropped_mask, {"label": 1})
+    assert list(gldm.compute(region, names)) == ["LargeDependenceEmphasis", "DependenceEntropy", "GrayLevelVariance"]
+    assert gldm.compute(region, ["DependencePercentage"]) == {}
+    with pytest.raises(LookupError):
+        gldm.compute(region, ["NoSuchFeature"])
+
+
+@pytest.mark.parametrize(
+    "bad", [{"distances": [0]}, {"distances": [30]}, {"distances": [[1, 2]]}, {"gldm_a": 0.5}],
+    ids=["distance0", "distance_beyond_crop", "distances_2d", "alpha_float"],
+)
+def test_settings_pyradiomics_rejects(bad):
+    image, mask = sdist_case("brain2")  # crop (3, 15, 20): no offset of infinity norm 30 fits
+    check(image, mask, {"label": 1, **bad}, str(bad))
+    cropped, cropped_mask = crop(image, mask, {"label": 1})
+    with pytest.raises(Exception):
+        gldm.compute(region_of(cropped, cropped_mask, {"label": 1, **bad}), ["DependenceEntropy"])
+
+
+def test_two_dimensional_image():
+    rng = np.random.default_rng(5)
+    labels = np.zeros((20, 25), dtype=np.uint32)
+    labels[3:17, 4:20] = rng.random((14, 16)) < 0.8
+    image = sitk.GetImageFromArray(rng.normal(0, 100, (20, 25)))
+    for settings in ({"label": 1}, {"label": 1, "distances": [1, 2], "gldm_a": 1}):
+        check(image, sitk.GetImageFromArray(labels), settings, f"2-D image {settings}")

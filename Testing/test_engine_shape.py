@@ -1,0 +1,245 @@
+"""MIRVLib.engine.shape / shape2d against PyRadiomics' ``shape`` / ``shape2D``, both run in the test on the same crop.
+
+Inputs: the sdist's five real cases (3D; and for shape2D their largest slice along each axis with ``force2D`` and
+``force2Ddimension`` 0/1/2, and as genuinely 2D images), the seeded random cases (shapes, 1-voxel plates,
+minimum-size lesions, border-touching ROIs, anisotropic spacing), synthetic shapes whose diameters tie across
+many planes or vertex pairs (box, sphere, shell, two blobs, a line), random thin/checkered 2D masks, the
+deprecated features requested by name, and PyRadiomics' errors for shape2D input it refuses.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any, Optional, Sequence
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from scipy import ndimage
+
+from engine_cases import (
+    SDIST_CASES,
+    assert_features_close,
+    crop,
+    pyradiomics_class_values,
+    random_cases,
+    region_of,
+    sdist_case,
+)
+from MIRVLib.engine import shape, shape2d
+
+logging.getLogger("radiomics").setLevel(logging.CRITICAL)
+
+MODULES = {"shape": shape, "shape2D": shape2d}
+
+
+@functools.lru_cache(maxsize=None)
+def _sdist_crop(name: str) -> tuple[sitk.Image, sitk.Image]:
+    return crop(*sdist_case(name), {"label": 1})
+
+
+def _compare(class_name: str, image, mask, settings: dict[str, Any], names: Optional[Sequence[str]], context: str):
+    """PyRadiomics' class and the engine on the same crop; ``names=None``: PyRadiomics' default (all non-deprecated)."""
+    image, mask = crop(image, mask, settings)
+    reference = pyradiomics_class_values(class_name, image, mask, settings, names)
+    module = MODULES[class_name]
+    requested = list(names) if names else [name for name, deprecated in module.FEATURES.items() if not deprecated]
+    native = module.compute(region_of(image, mask, settings), requested)
+    assert all(isinstance(value, float) for value in native.values())
+    assert_features_close(native, reference, context)
+
+
+def _image(array: np.ndarray, spacing, dtype=np.float32) -> sitk.Image:
+    image = sitk.GetImageFromArray(array.astype(dtype))
+    image.SetSpacing(tuple(float(s) for s in spacing))
+    return image
+
+
+@pytest.mark.parametrize("class_name", ["shape", "shape2D"])
+def test_feature_names_match_pyradiomics(class_name):
+    from radiomics import getFeatureClasses
+
+    expected = getFeatureClasses()[class_name].getFeatureNames()
+    assert MODULES[class_name].FEATURES == expected
+    assert list(MODULES[class_name].FEATURES) == sorted(expected)
+
+
+# ------------------------------------------------------------------ 3D shape
+# Deprecated features requested by name, in a scrambled order (PyRadiomics computes them when named).
+SHAPE_NAMED = [
+    "Maximum2DDiameterRow", "Compactness1", "SurfaceArea", "Flatness", "SphericalDisproportion", "MeshVolume",
+    "Compactness2", "Maximum3DDiameter", "LeastAxisLength", "Maximum2DDiameterSlice", "Maximum2DDiameterColumn",
+]
+
+
+@pytest.mark.parametrize("case", SDIST_CASES)
+def test_shape_sdist(case):
+    image, mask = _sdist_crop(case)
+    _compare("shape", image, mask, {"label": 1}, None, f"{case} default")
+    _compare("shape", image, mask, {"label": 1}, SHAPE_NAMED, f"{case} named")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_shape_random_cases(seed):
+    for name, image, mask, settings in random_cases(seed):
+        _compare("shape", image, mask, settings, list(shape.FEATURES), f"seed {seed} {name}")
+
+
+def _synthetic_masks():
+    z, y, x = np.mgrid[-9:10, -9:10, -9:10]
+    radius2 = z * z + y * y + x * x
+    box = np.zeros((12, 14, 16), dtype=bool)
+    box[2:10, 3:11, 2:14] = True
+    yield "box", box, (1.0, 1.0, 1.0)
+    yield "sphere", radius2 <= 8.2**2, (1.0, 1.0, 1.0)
+    yield "sphere_anisotropic", radius2 <= 7**2, (0.6, 0.6, 2.0)
+    yield "shell", (radius2 <= 8**2) & (radius2 >= 6**2), (0.9, 1.1, 1.3)
+    two = np.zeros((10, 30, 12), dtype=bool)
+    two[2:6, 2:7, 3:8] = two[4:8, 21:27, 4:9] = True
+    yield "two_blobs", two, (1.2, 0.8, 0.8)
+    line = np.zeros((5, 20, 5), dtype=bool)
+    line[2, 2:18, 2] = True
+    yield "line", line, (1.0, 0.7, 2.0)
+    ellipsoid = (z / 4.0) ** 2 + (y / 9.0) ** 2 + (x / 6.5) ** 2 <= 1
+    yield "ellipsoid", ellipsoid, (0.7, 0.7, 2.5)
+    rng = np.random.default_rng(7)
+    noise = ndimage.gaussian_filter(rng.random((24, 24, 24)), 2.0)
+    yield "blobs", noise > np.quantile(noise, 0.7), (0.8, 0.8, 1.5)
+
+
+@pytest.mark.parametrize("name,array,spacing", list(_synthetic_masks()), ids=lambda v: v if isinstance(v, str) else "")
+def test_shape_synthetic(name, array, spacing):
+    """Many planes and vertex pairs tie for the maximum diameters: the pruning must not lose the maximum."""
+    settings = {"label": 1, "minimumROIDimensions": 1}
+    image = _image(np.random.default_rng(0).normal(0, 50, array.shape), spacing)
+    _compare("shape", image, _image(array, spacing, np.uint32), settings, list(shape.FEATURES), name)
+
+
+def test_shape_rejects_2d_input():
+    region = region_of(_image(np.ones((5, 6)), (1, 1)), _image(np.ones((5, 6)), (1, 1), np.uint32), {"label": 1})
+    with pytest.raises(ValueError):
+        shape.compute(region, ["MeshVolume"])
+
+
+# ------------------------------------------------------------------ shape2D
+def _largest_slice(image: sitk.Image, mask: sitk.Image, axis: int) -> tuple[sitk.Image, sitk.Image]:
+    """The mask reduced to its largest slice across numpy axis ``axis`` (z, y, x), image unchanged."""
+    array = sitk.GetArrayFromImage(mask) == 1
+    others = tuple(a for a in range(3) if a != axis)
+    index = [slice(None)] * 3
+    index[axis] = int(np.argmax(array.sum(axis=others)))
+    kept = np.zeros_like(array)
+    kept[tuple(index)] = array[tuple(index)]
+    reduced = sitk.GetImageFromArray(kept.astype(np.uint32))
+    reduced.CopyInformation(mask)
+    return image, reduced
+
+
+SHAPE2D_NAMED = ["SphericalDisproportion", "Perimeter", "MaximumDiameter", "Elongation", "MeshSurface"]
+
+
+@pytest.mark.parametrize("case", SDIST_CASES)
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_shape2d_sdist_force2d(case, axis):
+    image, mask = _largest_slice(*_sdist_crop(case), axis)
+    settings = {"label": 1, "force2D": True, "force2Ddimension": axis}
+    _compare("shape2D", image, mask, settings, None, f"{case} force2Ddimension {axis}")
+    _compare("shape2D", image, mask, settings, SHAPE2D_NAMED, f"{case} force2Ddimension {axis} named")
+
+
+@pytest.mark.parametrize("case", SDIST_CASES)
+def test_shape2d_sdist_genuinely_2d(case):
+    image, mask = _sdist_crop(case)
+    array = sitk.GetArrayFromImage(mask) == 1
+    z = int(np.argmax(array.sum(axis=(1, 2))))
+    image2d, mask2d = image[:, :, z], mask[:, :, z]
+    assert mask2d.GetDimension() == 2
+    _compare("shape2D", image2d, mask2d, {"label": 1}, list(shape2d.FEATURES), f"{case} 2D slice {z}")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_shape2d_random_plates(seed):
+    """The random cases' 1-voxel plates, with force2D across their thin axis."""
+    for name, image, mask, settings in random_cases(seed):
+        if name.startswith("plate_axis"):
+            axis = int(name[-1])
+            settings = {**settings, "force2D": True, "force2Ddimension": axis}
+            _compare("shape2D", image, mask, settings, list(shape2d.FEATURES), f"seed {seed} {name}")
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_shape2d_random_masks(seed):
+    """Random 2D masks: blobs, noise, checkerboards, lines, minimum sizes; 2D images and 3D with force2D."""
+    rng = np.random.default_rng(seed)
+    spacings = [0.5, 0.7, 1.0, 1.3, 2.5, 0.976562]
+    for index in range(40):
+        shape_2d = tuple(int(n) for n in rng.integers(1, 20, size=2))
+        noise = rng.random(shape_2d)
+        kind = index % 4
+        if kind == 0 and min(shape_2d) > 2:
+            smooth = ndimage.gaussian_filter(noise, 1.2)
+            array = smooth > np.quantile(smooth, rng.uniform(0.3, 0.8))
+        elif kind == 1:
+            array = noise < rng.uniform(0.1, 0.9)
+        elif kind == 2:
+            array = (np.indices(shape_2d).sum(axis=0) % 2 == 0) | (noise < 0.1)
+        else:
+            array = np.zeros(shape_2d, dtype=bool)
+            array[rng.integers(0, shape_2d[0]), :] = True
+        if array.sum() < 2:
+            continue
+        spacing = tuple(float(s) for s in rng.choice(spacings, 3))
+        axis = int(rng.integers(0, 4))
+        settings: dict[str, Any] = {"label": 1, "minimumROIDimensions": 1}
+        if axis == 3:
+            image, mask = _image(noise * 100, spacing[:2]), _image(array, spacing[:2], np.uint32)
+        else:
+            shape_3d = list(shape_2d)
+            shape_3d.insert(axis, 3)
+            volume = np.zeros(shape_3d, dtype=bool)
+            volume[(slice(None),) * axis + (1,)] = array
+            image, mask = _image(rng.random(shape_3d) * 100, spacing), _image(volume, spacing, np.uint32)
+            settings.update(force2D=True, force2Ddimension=axis)
+        _compare("shape2D", image, mask, settings, list(shape2d.FEATURES), f"seed {seed} mask {index} axis {axis}")
+
+
+def _raised(function) -> Optional[type]:
+    try:
+        function()
+    except Exception as error:  # noqa: BLE001 - the exception type is what is compared
+        return type(error)
+    return None
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"label": 1},
+        {"label": 1, "force2D": True, "force2Ddimension": 0},
+        {"label": 1, "force2D": True, "force2Ddimension": 2},
+    ],
+)
+def test_shape2d_refuses_what_pyradiomics_refuses(settings):
+    """3D input without force2D, or thicker than one voxel along force2Ddimension: ValueError in both."""
+    image, mask = _sdist_crop("lung1")  # 3 slices thick in z, several voxels in x
+    from radiomics import getFeatureClasses
+
+    expected = _raised(lambda: getFeatureClasses()["shape2D"](image, mask, **settings))
+    assert expected is ValueError
+    region = region_of(image, mask, settings)
+    assert _raised(lambda: shape2d.compute(region, list(shape2d.FEATURES))) is expected
+
+
+def test_shape2d_contour_matches_pyradiomics_on_all_small_masks():
+    """Perimeter and surface of every mask up to 3x3 (and all 2x4/4x2), straight against PyRadiomics' C code."""
+    from radiomics import cShape
+
+    spacing = np.array([0.7, 1.3])
+    for height, width in [(1, 1), (1, 2), (2, 1), (2, 2), (1, 3), (3, 1), (2, 3), (3, 2), (3, 3), (2, 4), (4, 2)]:
+        for bits in range(1, 1 << (height * width)):
+            array = np.array([(bits >> k) & 1 for k in range(height * width)], dtype=bool).reshape(height, width)
+            padded = np.pad(array, 1)
+            perimeter, surface, diameter = cShape.calculate_coefficients2D(padded, spacing)
+            native = shape2d.contour_perimeter_surface(padded, spacing)
+            assert native == pytest.approx((perimeter, surface), rel=1e-12, abs=1e-12), array.astype(int).tolist()
