@@ -31,6 +31,21 @@ def sdist_case(name: str) -> tuple[sitk.Image, sitk.Image]:
     return sitk.ReadImage(str(data / f"{name}_image.nrrd")), sitk.ReadImage(str(data / f"{name}_label.nrrd"))
 
 
+def single_slice_case(name: str) -> tuple[sitk.Image, sitk.Image]:
+    """A sdist case with its label kept on one axial slice (the one with most voxels).
+
+    PyRadiomics' own ``<case>_2D`` labels are downloaded from GitHub at test time; this stands in for them.
+    """
+    image, mask = sdist_case(name)
+    array = sitk.GetArrayFromImage(mask)
+    keep = int(np.argmax(np.count_nonzero(array, axis=(1, 2))))
+    single = np.zeros_like(array)
+    single[keep] = array[keep]
+    single_mask = sitk.GetImageFromArray(single)
+    single_mask.CopyInformation(mask)
+    return image, single_mask
+
+
 def crop(image: sitk.Image, mask: sitk.Image, settings: Mapping[str, Any]) -> tuple[sitk.Image, sitk.Image]:
     """Image and mask cropped to the ROI's bounding box exactly as PyRadiomics' extractor hands them to a class."""
     from radiomics import imageoperations
