@@ -104,8 +104,14 @@ def test_angles_are_pyradiomics_angles(shape):
             np.testing.assert_array_equal(got, expected, err_msg=context)
 
 
-def test_counts_are_pyradiomics_counts():
-    """The raw matrices equal PyRadiomics' C ``calculate_glcm`` (with empty levels kept) on random volumes."""
+@pytest.mark.parametrize("chunk", [None, 40])
+def test_counts_are_pyradiomics_counts(chunk, monkeypatch):
+    """The raw matrices equal PyRadiomics' C ``calculate_glcm`` (with empty levels kept) on random volumes.
+
+    ``chunk`` forces the large-ROI path that looks the angles up a few at a time.
+    """
+    if chunk is not None:
+        monkeypatch.setattr(glcm, "_CHUNK", chunk)
     from radiomics import cMatrices
 
     rng = np.random.default_rng(7)
@@ -120,7 +126,9 @@ def test_counts_are_pyradiomics_counts():
         region.__dict__["gray_levels"] = levels  # already binned
         context = f"volume {index} {shape} {distances} force2D={force2d}"
         try:
-            expected, offsets = cMatrices.calculate_glcm(levels, mask, np.array(distances), int(levels.max()), force2d, 0)
+            expected, offsets = cMatrices.calculate_glcm(
+                levels, mask, np.array(distances), int(levels.max()), force2d, 0
+            )
         except RuntimeError:
             with pytest.raises(RuntimeError):
                 glcm.angles(shape, distances, 0 if force2d else -1)
@@ -189,6 +197,8 @@ def test_voxels_without_neighbours():
     apart[1, 1, 1] = apart[3, 4, 5] = apart[1, 4, 1] = 1
     diagonal = np.zeros((5, 6, 7), dtype=np.uint8)
     diagonal[2, 2, 2] = diagonal[2, 3, 3] = diagonal[3, 4, 4] = 1
+    flat = _image(np.full((5, 6, 7), 30, dtype=np.int16), (0.8, 0.8, 2.0))
+    _compare(flat, _image(apart, (0.8, 0.8, 2.0)), dict(BASE), "apart, one gray level (MCC 1 without any angle)")
     for label, mask in (("apart", apart), ("diagonal", diagonal)):
         for settings in (
             {},
@@ -197,7 +207,7 @@ def test_voxels_without_neighbours():
             {"force2D": True, "force2Ddimension": 0, "weightingNorm": "infinity"},
             {"symmetricalGLCM": False, "distances": [2]},
         ):
-            _compare(image, _image(mask), {**BASE, **settings}, f"{label} {settings}")
+            _compare(image, _image(mask, (0.8, 0.8, 2.0)), {**BASE, **settings}, f"{label} {settings}")
 
 
 def test_two_level_patterns():

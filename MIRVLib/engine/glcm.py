@@ -1,16 +1,18 @@
 """Gray Level Co-occurrence Matrix features: PyRadiomics' ``glcm`` class, computed natively with NumPy.
 
 A GLCM counts, for one offset ("angle"), how often an ROI voxel of gray level i has an ROI neighbour of gray
-level j at that offset. PyRadiomics builds one matrix per angle (its C ``calculate_glcm``); here all angles
-are counted at once: the crop's gray levels are padded with an "outside" code, every ROI voxel reads its
+level j at that offset. PyRadiomics builds one matrix per angle in C (``calculate_glcm``); here all angles
+are counted at once: the crop's gray levels are padded with an "outside" level 0, every ROI voxel reads its
 neighbour at each angle's flat offset, and one ``np.bincount`` over (angle, i, j) pair codes gives every
-matrix. Gray levels absent from the ROI are never given a row (PyRadiomics deletes them afterwards).
+matrix (a few angles at a time for very large ROIs).
 
-After the counts everything follows ``radiomics/glcm.py``: optional symmetrisation (P + P^T), optional
-distance weighting (the angles merged into one matrix), dropping of angles without pairs (unless merged),
-normalisation, one value per angle and ``nanmean`` over angles. The per-angle arrays keep PyRadiomics'
-(i, j, angle) layout and its order of floating-point operations wherever a feature is prone to cancellation
-(cluster shade, correlation, IMC1/IMC2), so those agree to the last bits, not only within tolerance.
+After the counts everything follows ``radiomics/glcm.py``: empty gray levels deleted, optional
+symmetrisation (P + P^T), optional distance weighting (the angles merged into one matrix), angles without
+pairs dropped (unless merged), normalisation, one value per angle and ``nanmean`` over angles. The arrays
+keep PyRadiomics' (i, j, angle) shapes and memory layout, and each feature its order of floating-point
+operations, so NumPy rounds every sum the same way: all features except MCC equal PyRadiomics' to the last
+bit (cancellation-prone ones such as cluster shade, correlation or IMC1/IMC2 included). MCC's matrix comes
+from a faster matrix product and agrees to a few units in the last place (see :func:`maximal_correlation`).
 """
 
 from __future__ import annotations
@@ -227,11 +229,25 @@ class _Glcm:
     def _distribution(self, keys: np.ndarray, size: int) -> np.ndarray:
         """(size, angles): the sum of p over the cells whose integer ``keys`` (i, j) equal each row.
 
-        ``np.bincount`` adds the cells in row-major order, as PyRadiomics' sum over a boolean-masked copy.
+        PyRadiomics sums a boolean-masked copy of the cells (row-major order) along the cell axis. With
+        several angles NumPy adds those cells one after the other, which is what ``np.bincount`` does. With
+        one (merged) matrix the cell axis is contiguous and NumPy sums pairwise: each key's cells, sorted
+        stably into one contiguous run, are then summed by ``ndarray.sum`` to round the same way.
         """
         n_angles = self.p.shape[2]
-        codes = (keys[:, :, None] * n_angles + np.arange(n_angles)).ravel()
-        return np.bincount(codes, weights=self.p.ravel(), minlength=size * n_angles).reshape(size, n_angles)
+        values = self.p.ravel()  # row-major (i, j, angle)
+        if n_angles > 1:
+            codes = (keys[:, :, None] * n_angles + np.arange(n_angles)).ravel()
+            return np.bincount(codes, weights=values, minlength=size * n_angles).reshape(size, n_angles)
+        flat_keys = keys.ravel()
+        order = np.argsort(flat_keys, kind="stable")
+        runs = values[order]
+        present, starts = np.unique(flat_keys[order], return_index=True)
+        ends = np.append(starts[1:], runs.size)
+        sums = np.zeros((size, 1))
+        for key, start, end in zip(present.tolist(), starts.tolist(), ends.tolist()):
+            sums[key, 0] = runs[start:end].sum()
+        return sums
 
     @functools.cached_property
     def p_sum(self) -> np.ndarray:
