@@ -1,17 +1,20 @@
-"""Benchmark: one multi-lesion patient through the PyRadiomics CLI batch vs `mirv extract` (jobs 1 and 2).
+"""Benchmark: one multi-lesion patient through the PyRadiomics CLI batch vs `mirv extract`, both engines.
 
 The patient is PyRadiomics' lung1 sample CT with its tumour plus synthetic lesions in other tissue
-(heart, lung, chest wall, vertebra, aorta): ≥ 6 lesions, MIRV-CT preset (1218 features). PyRadiomics
+(heart, lung, chest wall, vertebra, aorta): 6 lesions, MIRV-CT preset (1218 features). PyRadiomics
 runs as its users run it — `pyradiomics cases.csv -p MIRV-CT.yaml -o out.csv -f csv`, one row per lesion,
-one mask file per lesion — and MIRV reads the same lesions from one Slicer .seg.nrrd. All runs happen
-side by side in this one process; the script prints wall times, speed ratios, the machine load and the
-largest relative feature difference. Run: `.venv/bin/python benchmarks/extract_vs_pyradiomics.py`.
+one mask file per lesion — and MIRV reads the same lesions from one Slicer .seg.nrrd, with the native
+engine (default) and with `--engine pyradiomics`. All runs happen side by side in this one process,
+interleaved; the script prints wall times, speed ratios, peak memory (max RSS, GNU time), the native
+engine's time per stage, the machine load and the largest relative feature difference against PyRadiomics.
+Run: `.venv/bin/python benchmarks/extract_vs_pyradiomics.py [--repeat 3] [--slice-mm 1.25]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -31,53 +34,109 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from machine import load_average, two_process_speedup  # noqa: E402
 
 BIN = Path(sys.executable).parent
+GNU_TIME = Path("/usr/bin/time").exists()  # GNU time reports the peak resident memory
 
 
-def _timed(command: list[str]) -> float:
+def _timed(command: list[str]) -> tuple[float, float | None]:
+    """Wall seconds and peak resident memory (MiB, largest process of the run) of one command."""
+    wrapped = ["/usr/bin/time", "-f", "MAXRSS_KB %M", *command] if GNU_TIME else command
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, encoding="utf-8")
+    done = subprocess.run(wrapped, capture_output=True, text=True, encoding="utf-8")
     elapsed = time.perf_counter() - start
     if done.returncode:
         raise SystemExit(f"command failed ({done.returncode}): {' '.join(command)}\n{done.stderr[-2000:]}")
-    return elapsed
+    peaks = [line.split()[1] for line in done.stderr.splitlines() if line.startswith("MAXRSS_KB ")]
+    return elapsed, (int(peaks[-1]) / 1024 if peaks else None)
 
 
-ENGINE_SCRIPT = """
-import sys, time
-from MIRVLib.extraction import extract_patient, prepare_image
-from MIRVLib.worker_processes import start_fork_server
+# Runs in a fresh process: the native engine in a warm process (image read once, modules imported), with
+# each stage's time summed over lesions by wrapping the functions that do it.
+STAGE_SCRIPT = r"""
+import collections, json, sys, time
+from MIRVLib import extraction
+from MIRVLib.engine import filters, params
 from MIRVLib.lesions import load_lesions
-if __name__ == "__main__":
-    start_fork_server(2)
-    prepared = prepare_image(sys.argv[1])
-    lesions = load_lesions(sys.argv[2], reference_image=prepared.image)
-    extract_patient(prepared, lesions, jobs=1)  # warm-up (imports, extractor)
-    best = {1: float("inf"), 2: float("inf")}
-    for _ in range(int(sys.argv[3])):
-        for jobs in (1, 2):
+
+seconds = collections.Counter()
+
+def timed(owner, name, stage):
+    function = getattr(owner, name)
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            seconds[stage] += time.perf_counter() - start
+    setattr(owner, name, wrapper)
+
+def timed_generator(name):
+    generator = filters.IMAGE_TYPES[name]
+    def wrapper(*args, **kwargs):
+        outputs = generator(*args, **kwargs)
+        while True:
             start = time.perf_counter()
-            extract_patient(prepared, lesions, jobs=jobs)
-            best[jobs] = min(best[jobs], time.perf_counter() - start)
-    print(best[1], best[2])
+            try:
+                item = next(outputs)
+            except StopIteration:
+                return
+            finally:
+                seconds["filter"] += time.perf_counter() - start
+            yield item
+    filters.IMAGE_TYPES[name] = wrapper
+
+if __name__ == "__main__":
+    image, lesions_file, out, repeat = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    start = time.perf_counter()
+    prepared = extraction.prepare_image(image)
+    lesions = load_lesions(lesions_file, reference_image=prepared.image)
+    seconds["read"] = time.perf_counter() - start
+    extraction.extract_patient(prepared, lesions, jobs=1)  # warm-up (imports, caches)
+    timed(extraction, "resample_lesion", "resample")
+    for name in list(filters.IMAGE_TYPES):
+        timed_generator(name)
+    for name in params.FEATURE_CLASS_MODULES:
+        module = params.feature_class_module(name)
+        builder = getattr(module, "MATRIX_BUILDER", None)
+        if builder:
+            timed(module, builder, "matrices")
+        timed(module, "compute", "classes")
+    best, timings = float("inf"), {}
+    for _ in range(repeat):
+        read = seconds["read"]
+        seconds.clear()
+        seconds["read"] = read
+        start = time.perf_counter()
+        result = extraction.extract_patient(prepared, lesions, jobs=1)
+        total = time.perf_counter() - start
+        start = time.perf_counter()
+        result.write_csv(out)
+        seconds["write"] = time.perf_counter() - start
+        if total < best:
+            best, timings = total, dict(seconds)
+    timings["features"] = timings.pop("classes", 0.0) - timings.get("matrices", 0.0)
+    timings["other"] = best - sum(timings.get(k, 0.0) for k in ("resample", "filter", "matrices", "features"))
+    timings["engine"] = best
+    print(json.dumps(timings))
 """
 
 
-def _engine_times(image: Path, seg: Path, repeat: int, work: Path) -> tuple[float, float]:
-    """extract_patient in a warm process (image read, modules imported): the engine without CLI start-up."""
-    script = work / "engine_timing.py"
-    script.write_text(ENGINE_SCRIPT)
-    done = subprocess.run([sys.executable, str(script), str(image), str(seg), str(repeat)], capture_output=True, text=True, encoding="utf-8")
+def _stage_times(image: Path, seg: Path, repeat: int, work: Path) -> dict[str, float]:
+    script = work / "stage_timing.py"
+    script.write_text(STAGE_SCRIPT)
+    done = subprocess.run([sys.executable, str(script), str(image), str(seg), str(work / "stages.csv"), str(repeat)],
+                          capture_output=True, text=True, encoding="utf-8",
+                          env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
     if done.returncode:
         raise SystemExit(done.stderr[-2000:])
-    one, two = (float(v) for v in done.stdout.split())
-    return one, two
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _max_relative_difference(ours: pd.DataFrame, reference: pd.DataFrame) -> tuple[float, str]:
+    """Largest |ours - reference| / |reference| over all features and lesions (absolute below 1e-12)."""
     columns = [c for c in reference.columns if not c.startswith("diagnostics_") and c not in ("Image", "Mask")]
     a = ours[columns].to_numpy(dtype=float)
     b = reference[columns].to_numpy(dtype=float)
-    scale = np.maximum(np.abs(b), 1e-3)  # relative, absolute near zero
+    scale = np.where(np.abs(b) < 1e-12, 1.0, np.abs(b))
     diff = np.where(np.isnan(a) & np.isnan(b), 0.0, np.abs(a - b) / scale)
     worst = np.unravel_index(np.nanargmax(diff), diff.shape)
     return float(diff[worst]), columns[worst[1]]
@@ -124,40 +183,47 @@ def main() -> int:
     print(f"patient: {image_path.name} {sitk.ReadImage(str(image_path)).GetSize()}, {len(masks)} lesions "
           f"({', '.join(masks)}), preset MIRV-CT; CPUs {os.cpu_count()}, load before: {load_average()}")
 
+    def mirv(out: str, *options: str) -> list[str]:
+        return [str(BIN / "mirv"), "extract", "--image", str(image_path), "--lesions", str(seg),
+                "--out", str(work / out), "--no-progress", *options]
+
     runs = {
-        "pyradiomics batch": [str(BIN / "pyradiomics"), str(cases), "-p", str(preset), "-o", str(work / "pyrad.csv"), "-f", "csv"],
-        "mirv --jobs 1": [str(BIN / "mirv"), "extract", "--image", str(image_path), "--lesions", str(seg),
-                          "--out", str(work / "mirv1.csv"), "--jobs", "1", "--no-progress"],
-        "mirv --jobs 2": [str(BIN / "mirv"), "extract", "--image", str(image_path), "--lesions", str(seg),
-                          "--out", str(work / "mirv2.csv"), "--jobs", "2", "--no-progress"],
+        "pyradiomics batch": [str(BIN / "pyradiomics"), str(cases), "-p", str(preset), "-o", str(work / "pyrad.csv"),
+                              "-f", "csv"],
+        "mirv pyradiomics --jobs 1": mirv("engine-pyradiomics.csv", "--engine", "pyradiomics", "--jobs", "1"),
+        "mirv native --jobs 1": mirv("native1.csv", "--jobs", "1"),
+        "mirv native --jobs 2": mirv("native2.csv", "--jobs", "2"),
     }
     times: dict[str, float] = {name: float("inf") for name in runs}
+    memory: dict[str, float | None] = {name: None for name in runs}
     for _ in range(args.repeat):
         for name, command in runs.items():  # interleaved, so load changes hit all tools alike
             if name.startswith("pyradiomics"):
                 (work / "pyrad.csv").unlink(missing_ok=True)  # its CLI appends to an existing file
-            times[name] = min(times[name], _timed(command))
-    startup = min(_timed([str(BIN / "mirv"), "--version"]) for _ in range(max(args.repeat, 2)))
+            seconds, peak = _timed(command)
+            times[name] = min(times[name], seconds)
+            memory[name] = max(memory[name] or 0.0, peak) if peak is not None else None
+    reference_time = times["pyradiomics batch"]
     for name, seconds in times.items():
-        print(f"{name:>18}: {seconds:7.2f} s  ({seconds / len(masks):.2f} s/lesion)")
-    print(f"speed-up mirv --jobs 1 vs PyRadiomics batch: {times['pyradiomics batch'] / times['mirv --jobs 1']:.2f}x "
-          "(target >= 5x)")
-    print(f"speed-up mirv --jobs 2 vs --jobs 1:          {times['mirv --jobs 1'] / times['mirv --jobs 2']:.2f}x "
-          "(target >= 1.7x)")
-    print(f"speed-up mirv --jobs 2 vs PyRadiomics batch: {times['pyradiomics batch'] / times['mirv --jobs 2']:.2f}x")
-    print(f"`mirv --version` (interpreter start-up, argument parsing): {startup:.2f} s")
+        peak = f"{memory[name]:6.0f} MiB peak" if memory[name] else "peak n/a"
+        ratio = f"{reference_time / seconds:5.2f}x" if name != "pyradiomics batch" else "   1x"
+        print(f"{name:>26}: {seconds:6.2f} s  ({seconds / len(masks):.2f} s/lesion)  {ratio} PyRadiomics  {peak}")
+    print(f"speed-up native --jobs 1 vs PyRadiomics batch: {reference_time / times['mirv native --jobs 1']:.2f}x "
+          "(target >= 12x)")
+    print(f"speed-up native --jobs 2 vs --jobs 1:          "
+          f"{times['mirv native --jobs 1'] / times['mirv native --jobs 2']:.2f}x")
+    print(f"machine check: 2 processes vs 1 on a pure CPU loop: {two_process_speedup():.2f}x (2.0 on two idle cores)")
 
-    print(f"machine check: 2 processes vs 1 on a pure CPU loop: {two_process_speedup():.2f}x "
-          "(2.0 on two idle cores; the ceiling for --jobs 2 right now)")
-    one, two = _engine_times(image_path, seg, max(args.repeat, 2), work)
-    print(f"engine only (extract_patient in a warm process): jobs 1 {one:.2f} s, jobs 2 {two:.2f} s -> {one / two:.2f}x")
-    fixed = max(times["mirv --jobs 1"] - one, 0.0)
-    print(f"the rest of `mirv extract` (start-up, imports, reading, writing, exit): {fixed:.2f} s; with it, even an "
-          f"engine twice as fast on 2 processes gives --jobs 2 at most {(fixed + one) / (fixed + one / 2):.2f}x "
-          "(Amdahl's law)")
+    stages = _stage_times(image_path, seg, max(args.repeat, 2), work)
+    print("native engine per stage (warm process, --jobs 1, summed over lesions): " + ", ".join(
+        f"{name} {stages.get(name, 0.0) * 1000:.0f} ms"
+        for name in ("read", "resample", "filter", "matrices", "features", "other", "write")))
+    print(f"   engine total {stages['engine'] * 1000:.0f} ms; the rest of `mirv extract --jobs 1` (interpreter, "
+          f"imports, exit): {max(times['mirv native --jobs 1'] - stages['engine'] - stages['read'] - stages['write'], 0) * 1000:.0f} ms")
 
     reference = pd.read_csv(work / "pyrad.csv", float_precision="round_trip")
-    for label, file in (("--jobs 1", "mirv1.csv"), ("--jobs 2", "mirv2.csv")):
+    for label, file in (("native --jobs 1", "native1.csv"), ("native --jobs 2", "native2.csv"),
+                        ("--engine pyradiomics", "engine-pyradiomics.csv")):
         ours = pd.read_csv(work / file, float_precision="round_trip")
         assert (ours["Status"] == "ok").all(), ours["Status"].tolist()
         worst, feature = _max_relative_difference(ours, reference)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -22,14 +22,15 @@ from MIRVLib.engine.region import Region
 ENGINE_NAME = "native"
 
 
-def _region(image: sitk.Image, mask: sitk.Image, settings: Mapping[str, Any]) -> Region:
-    label = int(settings.get("label", 1))
-    return Region(
-        image=sitk.GetArrayFromImage(image),
-        mask=sitk.GetArrayViewFromImage(mask) == label,
-        spacing=tuple(image.GetSpacing()),
-        settings=settings,
-    )
+def box_slices(box: np.ndarray) -> Tuple[slice, ...]:
+    """NumPy (z, y, x) slices of a bounding box in :func:`~MIRVLib.engine.preprocessing.check_mask`'s layout
+    (lower and upper index per SimpleITK axis): ``cropToTumorMask`` without padding, as array views."""
+    return tuple(slice(int(low), int(high) + 1) for low, high in zip(box[0::2][::-1], box[1::2][::-1]))
+
+
+def _region(image: sitk.Image, crop: Tuple[slice, ...], roi: np.ndarray, settings: Mapping[str, Any]) -> Region:
+    """The :class:`Region` of ``image`` cropped to the ROI's box (the mask is cropped once per lesion)."""
+    return Region(np.array(sitk.GetArrayViewFromImage(image)[crop]), roi, tuple(image.GetSpacing()), settings)
 
 
 class NativeExtractor:
@@ -76,28 +77,29 @@ class NativeExtractor:
             mask = resegmented
 
         features: Dict[str, float] = {}
-        features.update(self._shape(image, shape_mask, box, settings))
+        crop = box_slices(box)
+        features.update(self._shape(image, shape_mask, box, crop, settings))
         classes = [name for name in self.parameters.feature_classes if name not in SHAPE_CLASSES]
         if not classes:
             return features
+        roi = sitk.GetArrayViewFromImage(mask)[crop] == settings["label"]
         for type_name, custom in self.parameters.image_types.items():
             type_settings = {**settings, **custom}
             for filtered, name, filtered_settings in filters.IMAGE_TYPES[type_name](image, mask, **type_settings):
-                cropped, cropped_mask = preprocessing.crop_to_mask(filtered, mask, box)
-                region = _region(cropped, cropped_mask, filtered_settings)
+                region = _region(filtered, crop, roi, filtered_settings)
                 for class_name in classes:
                     values = feature_class_module(class_name).compute(region, self.parameters.names(class_name))
                     features.update((f"{name}_{class_name}_{feature}", value) for feature, value in values.items())
         return features
 
-    def _shape(self, image: sitk.Image, mask: sitk.Image, box: np.ndarray, settings: Dict[str, Any]) -> Dict[str, float]:
+    def _shape(self, image: sitk.Image, mask: sitk.Image, box: np.ndarray, crop: Tuple[slice, ...],
+               settings: Dict[str, Any]) -> Dict[str, float]:
         """Shape (3D) and shape2D features of the unfiltered crop, under PyRadiomics' conditions for each."""
         enabled = [name for name in SHAPE_CLASSES if name in self.parameters.feature_classes]
         if not enabled:
             return {}
         dimension = mask.GetDimension()
-        cropped, cropped_mask = preprocessing.crop_to_mask(image, mask, box)
-        region = _region(cropped, cropped_mask, settings)
+        region = _region(image, crop, sitk.GetArrayViewFromImage(mask)[crop] == settings["label"], settings)
         features: Dict[str, float] = {}
         for class_name in enabled:
             if class_name == "shape" and dimension != 3:
