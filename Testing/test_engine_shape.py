@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -28,10 +31,12 @@ from engine_cases import (
     sdist_case,
 )
 from MIRVLib.engine import shape, shape2d
+from MIRVLib.engine.region import Region
 
 logging.getLogger("radiomics").setLevel(logging.CRITICAL)
 
 MODULES = {"shape": shape, "shape2D": shape2d}
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @functools.lru_cache(maxsize=None)
@@ -243,3 +248,211 @@ def test_shape2d_contour_matches_pyradiomics_on_all_small_masks():
             perimeter, surface, diameter = cShape.calculate_coefficients2D(padded, spacing)
             native = shape2d.contour_perimeter_surface(padded, spacing)
             assert native == pytest.approx((perimeter, surface), rel=1e-12, abs=1e-12), array.astype(int).tolist()
+
+
+# ------------------------------------------------------------------ maximum diameters: exact, without SciPy
+# PyRadiomics' C code (cShape) compares every pair of mesh vertices: the engine's pruned searches must give the
+# very same doubles, not just values within tolerance.
+DIAMETERS_3D = ["Maximum2DDiameterSlice", "Maximum2DDiameterColumn", "Maximum2DDiameterRow", "Maximum3DDiameter"]
+
+
+def test_shape_modules_import_no_scipy():
+    """The engine's hot path must not pay for importing SciPy (scipy.spatial alone costs ~0.16 s).
+
+    Checked in a fresh interpreter: importing shape and shape2d adds no SciPy module to what the
+    ``MIRVLib.engine`` package itself imports (which, with current PyWavelets, is no SciPy at all; PyWavelets
+    < 1.7, e.g. on Python 3.9, imports ``scipy.fft`` itself).
+    """
+    code = (
+        "import sys\n"
+        "def scipy_modules():\n"
+        "    return sorted(m for m in sys.modules if m == 'scipy' or m.startswith('scipy.'))\n"
+        "import MIRVLib.engine\n"
+        "before = scipy_modules()\n"
+        "import MIRVLib.engine.shape, MIRVLib.engine.shape2d\n"
+        "print(sorted(set(scipy_modules()) - set(before)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=str(REPO_ROOT), capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]", result.stdout
+
+
+def _brute_force_max_squared_distance(points: np.ndarray) -> float:
+    """All pairs, squared differences summed in coordinate order (as PyRadiomics' C loop)."""
+    best = 0.0
+    for start in range(0, len(points), 256):
+        block = points[start : start + 256]
+        total = sum((block[:, None, k] - points[None, :, k]) ** 2 for k in range(points.shape[1]))
+        best = max(best, float(total.max()))
+    return best
+
+
+def _diameter_masks_3d(seed: int):
+    """Shapes whose farthest pairs tie, hide among many hull points, or escape simple pruning."""
+    rng = np.random.default_rng(seed)
+    spacings = [(1.0, 1.0, 1.0), (0.7, 0.7, 2.5), (0.5, 1.3, 3.0), (2.0, 2.0, 0.8), (0.976562, 0.976562, 5.0)]
+
+    def spacing():
+        return spacings[int(rng.integers(len(spacings)))]
+
+    r = int(rng.integers(9, 15))
+    z, y, x = np.mgrid[-r : r + 1, -r : r + 1, -r : r + 1].astype(float)
+    radius = np.sqrt(x * x + y * y + z * z)
+    yield "sphere", radius <= r - 1.3, (1.0, 1.0, 1.0)
+    yield "sphere_spacing", radius <= r - 1, spacing()
+    yield "hemisphere", (radius <= r - 1) & (z >= rng.integers(-2, 3)), spacing()
+    yield "shell", (radius <= r - 1) & (radius >= r - 3), spacing()
+    yield "cone", (np.sqrt(x * x + y * y) <= (r - 1 - z) / 2) & (z >= -r + 1), spacing()
+    yield "tetrahedron", (x >= -r + 1) & (y >= -r + 1) & (z >= -r + 1) & (x + y + z <= r // 2), spacing()
+    yield "triangular_prism", (x >= -r + 1) & (y >= -r + 1) & (x + y <= 0) & (np.abs(z) < 4), spacing()
+    yield "torus", (np.sqrt(x * x + y * y) - r / 2) ** 2 + z * z <= (r / 4) ** 2, spacing()
+    for index in range(3):
+        inside = np.ones(x.shape, dtype=bool)
+        for normal in rng.normal(size=(int(rng.integers(4, 14)), 3)):
+            inside &= x * normal[0] + y * normal[1] + z * normal[2] <= rng.uniform(3, r - 1) * np.linalg.norm(normal)
+        yield f"polytope{index}", inside, spacing()
+    box = np.zeros(tuple(int(n) for n in rng.integers(4, 16, size=3)), dtype=bool)
+    box[1:-1, 1:-1, 1:-1] = True
+    yield "box", box, spacing()
+    for axis in range(3):  # 1-voxel plates: a disc and a triangle
+        disc = np.moveaxis((x * x + y * y <= (r - 1) ** 2)[:1], 0, axis)
+        yield f"disc_plate_axis{axis}", disc, spacing()
+        triangle = np.moveaxis(((x >= -r + 1) & (y >= -r + 1) & (x + y <= 0))[:1], 0, axis)
+        yield f"triangle_plate_axis{axis}", triangle, spacing()
+    two = np.zeros((8, 40, 10), dtype=bool)
+    two[1:4, 1:6, 2:7] = two[4:7, 30:38, 3:9] = True
+    yield "two_distant_blobs", np.moveaxis(two, 1, int(rng.integers(3))), spacing()
+    line = np.zeros((5, 5, 30), dtype=bool)
+    line[2, 2, 1 : int(rng.integers(3, 29))] = True
+    yield "line", np.moveaxis(line, 2, int(rng.integers(3))), spacing()
+    diagonal = np.zeros((12, 12, 12), dtype=bool)
+    diagonal[np.arange(1, 11), np.arange(1, 11), np.arange(10, 0, -1)] = True
+    yield "diagonal_voxels", diagonal, spacing()
+    single = np.zeros((3, 3, 3), dtype=bool)
+    single[1, 1, 1] = True
+    yield "single_voxel", single, spacing()
+    apart = np.zeros((3, 20, 25), dtype=bool)
+    apart[1, 1, 1] = apart[1, 18, 23] = True
+    yield "two_voxels", apart, spacing()
+    y2, x2 = np.mgrid[-90:91, -90:91].astype(float)
+    triangle = (y2 >= -45) & (np.abs(x2) <= (45 - y2) / 1.732)  # large planes: the in-plane search runs
+    triangle = triangle[triangle.any(axis=1)][:, triangle.any(axis=0)]
+    yield "large_triangle_plate", np.moveaxis(triangle[None], 0, seed % 3), (0.7 + 0.3 * seed,) * 3
+    yield "speckle", rng.random(tuple(int(n) for n in rng.integers(8, 20, size=3))) < rng.uniform(0.05, 0.5), spacing()
+    for index in range(2):
+        noise = ndimage.gaussian_filter(rng.random((2 * r,) * 3), rng.uniform(1.0, 3.5))
+        yield f"noise_blob{index}", noise > np.quantile(noise, rng.uniform(0.5, 0.9)), spacing()
+
+
+def _spy_directional_search(monkeypatch) -> list:
+    """Records the dimension of every directional farthest-pair search (to check the tests reach it)."""
+    searched: list = []
+    search = shape._directional_max_squared_distance
+
+    def spy(points, best):
+        searched.append(points.shape[1])
+        return search(points, best)
+
+    monkeypatch.setattr(shape, "_directional_max_squared_distance", spy)
+    return searched
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_shape_diameters_equal_brute_force_over_all_vertices(monkeypatch, seed):
+    """All four diameters, bit for bit, against PyRadiomics' C brute force over every mesh vertex pair."""
+    from radiomics import cShape
+
+    searched = _spy_directional_search(monkeypatch)
+    for name, mask, spacing in _diameter_masks_3d(seed):
+        assert mask.any(), name
+        padded = np.pad(mask, 1)
+        expected = [float(v) for v in cShape.calculate_coefficients(padded, np.array(spacing[::-1]))[2]]
+        region = Region(image=mask.astype(float), mask=mask, spacing=spacing, settings={})
+        assert list(shape.compute(region, DIAMETERS_3D).values()) == expected, f"seed {seed} {name} {spacing}"
+    assert {2, 3} <= set(searched)  # both the 3D search and the in-plane one ran
+
+
+def _diameter_masks_2d(seed: int):
+    rng = np.random.default_rng(seed)
+    r = int(rng.integers(30, 60))
+    y, x = np.mgrid[-r : r + 1, -r : r + 1].astype(float)
+    radius = np.sqrt(x * x + y * y)
+    yield "disc", radius <= r - 1
+    yield "half_disc", (radius <= r - 1) & (y >= rng.integers(-3, 4))
+    yield "ring", (radius <= r - 1) & (radius >= r - 4)
+    yield "triangle", (x >= -r + 1) & (y >= -r + 1) & (x + y <= rng.integers(-5, 5))
+    inside = np.ones(x.shape, dtype=bool)
+    for normal in rng.normal(size=(int(rng.integers(3, 9)), 2)):
+        inside &= x * normal[0] + y * normal[1] <= rng.uniform(5, r - 1) * np.linalg.norm(normal)
+    yield "polygon", inside
+    yield "noise", rng.random((int(rng.integers(10, 60)), int(rng.integers(10, 60)))) < rng.uniform(0.05, 0.6)
+    smooth = ndimage.gaussian_filter(rng.random((2 * r, 2 * r)), rng.uniform(1.0, 4.0))
+    yield "blobs", smooth > np.quantile(smooth, rng.uniform(0.4, 0.9))
+    line = np.zeros((3, 70), dtype=bool)
+    line[1, 1 : int(rng.integers(2, 69))] = True
+    yield "line", line
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_shape2d_diameter_equals_brute_force_over_all_vertices(monkeypatch, seed):
+    """shape2D's MaximumDiameter, bit for bit, against PyRadiomics' C brute force over every contour vertex."""
+    from radiomics import cShape
+
+    searched = _spy_directional_search(monkeypatch)
+    rng = np.random.default_rng(seed)
+    for name, mask in _diameter_masks_2d(seed):
+        spacing = tuple(float(s) for s in rng.choice([0.5, 0.7, 0.976562, 1.0, 1.3, 2.5], 2))
+        expected = float(cShape.calculate_coefficients2D(np.pad(mask, 1), np.array(spacing[::-1]))[2])
+        region = Region(image=mask.astype(float), mask=mask, spacing=spacing, settings={})
+        assert shape2d.compute(region, ["MaximumDiameter"])["MaximumDiameter"] == expected, f"seed {seed} {name}"
+    assert 2 in searched
+
+
+def _point_clouds(seed: int, ndim: int):
+    """Point sets that defeat the centre pruning (round, flat, tied) or stress rounding (far from the origin)."""
+    rng = np.random.default_rng(seed)
+    count = int(rng.integers(300, 2500))
+    gauss = rng.normal(size=(count, ndim))
+    sphere = gauss / np.sqrt((gauss * gauss).sum(axis=1, keepdims=True))
+    yield "sphere", sphere * rng.uniform(1, 80)
+    half = sphere.copy()
+    half[:, -1] = np.abs(half[:, -1])
+    yield "half_sphere", half * rng.uniform(1, 80)
+    yield "ball", sphere * rng.random((count, 1)) ** (1 / ndim) * 30
+    yield "gaussian", gauss * rng.uniform(0.5, 40, size=ndim)
+    yield "far_from_origin", sphere * 1e-3 + rng.uniform(-1e3, 1e3, size=ndim)
+    yield "lattice_sphere", np.round(sphere * 40) / 2
+    yield "cube_corners", np.clip(gauss * 3, -1, 1) * rng.uniform(1, 30, size=ndim)
+    simplex = rng.dirichlet(np.ones(ndim + 1), size=count) @ rng.normal(size=(ndim + 1, ndim)) * 20
+    yield "simplex", simplex
+    yield "collinear", np.outer(rng.random(count), rng.normal(size=ndim)) + rng.normal(size=ndim)
+    yield "identical", np.repeat(rng.normal(size=(1, ndim)), count, axis=0)
+    yield "two_clusters", np.concatenate([gauss[: count // 2], gauss[count // 2 :] + 25 * sphere[0]])
+    flat = sphere.copy()
+    flat[:, -1] *= 1e-6
+    yield "flattened", flat * 50
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_max_squared_distance_equals_brute_force(monkeypatch, seed, ndim):
+    """The exact farthest-pair search on arbitrary (also non-lattice) point sets; the directional search runs."""
+    searched = _spy_directional_search(monkeypatch)
+    for name, points in _point_clouds(seed, ndim):
+        points = points[np.random.default_rng(seed).permutation(len(points))]
+        assert shape.max_squared_distance(points) == _brute_force_max_squared_distance(points), f"{ndim}D {name}"
+    assert searched
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+def test_search_directions_cover_every_line(ndim):
+    """Every direction is within the stated angle of a search direction (the bound the exactness rests on)."""
+    directions, cos_theta = shape._search_directions(ndim)
+    assert np.allclose((directions * directions).sum(axis=0), 1)
+    rng = np.random.default_rng(5)
+    samples = rng.normal(size=(50_000, ndim))
+    samples /= np.sqrt((samples * samples).sum(axis=1, keepdims=True))
+    closest = np.abs(samples @ directions).max(axis=1)
+    assert closest.min() >= cos_theta
+    assert closest.min() < cos_theta + 0.02  # and the bound is not loose

@@ -15,8 +15,10 @@ the tetrahedron volume of a triangle translated by ``p`` is its volume at the or
 (doubled) area normal, so the mesh volume is per-case tables dotted with per-case counts and position sums.
 The mesh vertices are the midpoints of the ROI's boundary edges. A farthest pair of points is a pair of
 convex-hull vertices, so only vertices that are first or last on their lattice lines are kept, those that
-cannot reach the best length found are pruned, and the rest compared through their hull; the per-plane
-diameters are searched only on planes whose directional extents leave them a chance to beat the best plane.
+cannot reach the best length found are pruned, and the rest searched exactly along a fixed set of directions
+(both ends of a long pair lie in thin slabs at the two ends of the projection range on some direction); the
+per-plane diameters are searched only on planes whose directional extents leave them a chance to beat the best
+plane. No SciPy is needed (importing ``scipy.spatial`` alone would cost more than a lesion's features).
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from collections.abc import Callable, Sequence
 from typing import Dict
 
 import numpy as np
-from scipy.spatial import ConvexHull, QhullError
 
 from MIRVLib.engine.region import Region
 
@@ -248,37 +249,106 @@ def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return total
 
 
-# Below these sizes comparing all pairs is cheaper than building a convex hull first.
-_BRUTE_FORCE_LIMIT = {2: 48, 3: 128}
+def _paired_squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Squared distances between ``a[i]`` and ``b[i]`` (any leading shape), in PyRadiomics' summation order."""
+    total = None
+    for k in range(a.shape[-1]):
+        diff = a[..., k] - b[..., k]
+        total = diff * diff if total is None else total + diff * diff
+    return total
 
 
-def max_squared_distance(points: np.ndarray) -> float:
-    """Largest squared distance between any two rows of ``points`` (0 for fewer than two points).
+# Block sizes (pairs) of the all-pairs comparisons, to bound memory.
+_PAIRS_PER_BLOCK = 2_000_000
 
-    The farthest pair of a finite point set are vertices of its convex hull, so for larger sets only those
-    are compared (all points when Qhull cannot build a hull, e.g. for collinear points).
-    """
-    count = len(points)
-    if count < 2:
-        return 0.0
-    limit = _BRUTE_FORCE_LIMIT.get(points.shape[1], 128)
-    if count > limit:
-        points = _diametral_candidates(points)
-    if len(points) > limit:
-        try:
-            points = points[ConvexHull(points).vertices]
-        except (QhullError, ValueError):
-            pass
+
+def _block_max_squared_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Largest squared distance between a row of ``a`` and a row of ``b``, in blocks of rows of ``a``."""
     best = 0.0
-    chunk = max(1, 2_000_000 // len(points))
+    chunk = max(1, _PAIRS_PER_BLOCK // max(1, len(b)))
+    for start in range(0, len(a), chunk):
+        best = max(best, float(_squared_distances(a[start : start + chunk], b).max()))
+    return best
+
+
+def _all_pairs_max_squared_distance(points: np.ndarray) -> float:
+    """Largest squared distance between any two rows (each pair once)."""
+    best = 0.0
+    chunk = max(1, _PAIRS_PER_BLOCK // len(points))
     for start in range(0, len(points) - 1, chunk):
         block = _squared_distances(points[start : start + chunk], points[start + 1 :])
         best = max(best, float(block.max()))
     return best
 
 
-def _diametral_candidates(points: np.ndarray) -> np.ndarray:
-    """The points that can be an end of a farthest pair.
+# Below these sizes comparing all pairs is cheaper than pruning first.
+_BRUTE_FORCE_LIMIT = {2: 48, 3: 128}
+# Search directions of the exact farthest-pair search: evenly spaced angles in a plane (any line is within
+# pi/48 of one) and a 7 x 7 grid on each of three cube faces in 3D (any line within 11.5 degrees of one).
+_PLANE_SEARCH_DIRECTIONS = 24
+_FACE_GRID = 7
+# Relative slack of the directional pruning tests: far above the rounding of the computed projections and
+# bounds (~1e-15 relative), so no pair within rounding of the longest one is ever pruned, and the maximum
+# equals, bit for bit, the largest rounded squared distance over all pairs.
+_PRUNE_SLACK = 1e-7
+
+
+@functools.lru_cache(maxsize=None)
+def _search_directions(ndim: int) -> tuple[np.ndarray, float]:
+    """Unit directions ``(ndim, K)`` such that every line is within angle ``theta`` of one of them, and
+    ``cos(theta)``.
+
+    2D: ``K = _PLANE_SEARCH_DIRECTIONS`` angles ``k pi / K``; a line's angle (modulo pi) is within ``pi / 2K``
+    of one. 3D: an ``m x m`` grid of cell centres on each of the faces ``x_i = 1`` of the cube ``[-1, 1]^3``,
+    normalised. A line's direction, scaled so that its largest coordinate (in magnitude) is +1, lies on one of
+    those faces, within ``h / 2`` of a grid point on each face axis (``h = 2 / m``), so at most
+    ``d = h / sqrt(2)`` from it in the face plane; a segment of length ``d`` in a plane at distance 1 from the
+    origin subtends at most ``2 atan(d / 2)``, the angle bound.
+    """
+    if ndim == 2:
+        count = _PLANE_SEARCH_DIRECTIONS
+        angles = np.arange(count) * (math.pi / count)
+        directions = np.stack([np.cos(angles), np.sin(angles)])
+        cos_theta = math.cos(math.pi / (2 * count))
+    else:
+        m = _FACE_GRID
+        grid = -1.0 + (np.arange(m) + 0.5) * (2.0 / m)
+        first, second = (values.ravel() for values in np.meshgrid(grid, grid, indexing="ij"))
+        faces = []
+        for axis in range(ndim):
+            face = np.empty((ndim, m * m))
+            face[axis] = 1.0
+            others = [k for k in range(ndim) if k != axis]
+            face[others[0]], face[others[1]] = first, second
+            faces.append(face)
+        directions = np.concatenate(faces, axis=1)
+        directions /= np.sqrt((directions * directions).sum(axis=0))
+        cos_theta = math.cos(2 * math.atan(1 / (math.sqrt(2) * m)))
+    directions.setflags(write=False)
+    return directions, cos_theta
+
+
+def max_squared_distance(points: np.ndarray) -> float:
+    """Largest squared distance between any two rows of ``points`` (2 or 3 columns; 0 for fewer than two rows).
+
+    Exact: equal to comparing all pairs. Small sets are compared pair by pair; larger ones are first cut down
+    to the points that can be an end of a pair as long as one already found (:func:`_diametral_candidates`),
+    and the rest searched direction by direction (:func:`_directional_max_squared_distance`).
+    """
+    count = len(points)
+    if count < 2:
+        return 0.0
+    limit = _BRUTE_FORCE_LIMIT.get(points.shape[1], 128)
+    if count <= limit:
+        return _all_pairs_max_squared_distance(points)
+    points, best = _diametral_candidates(points)
+    if len(points) <= limit or points.shape[1] not in (2, 3):
+        return max(best, _all_pairs_max_squared_distance(points))
+    return _directional_max_squared_distance(points, best)
+
+
+def _diametral_candidates(points: np.ndarray) -> tuple[np.ndarray, float]:
+    """The points that can be an end of a farthest pair, and the squared length of a pair found on the way.
 
     With ``c`` the bounding-box centre, ``R`` the largest distance from it and ``L`` the length of some pair,
     both ends of any pair at least ``L`` long are at least ``L - R`` from ``c`` (triangle inequality). A long
@@ -287,8 +357,72 @@ def _diametral_candidates(points: np.ndarray) -> np.ndarray:
     centre = (points.min(axis=0) + points.max(axis=0)) / 2
     radius = np.sqrt(_squared_distances(centre[None, :], points)[0])
     start = points[np.argmax(radius)]
-    length = math.sqrt(float(_squared_distances(start[None, :], points)[0].max()))
-    return points[radius >= length - float(radius.max()) - 1e-9 * length]
+    squared = float(_squared_distances(start[None, :], points)[0].max())
+    length = math.sqrt(squared)
+    return points[radius >= length - float(radius.max()) - 1e-9 * length], squared
+
+
+def _directional_max_squared_distance(points: np.ndarray, best: float) -> float:
+    """Largest squared distance between two rows of ``points``, given the squared length ``best`` of one pair.
+
+    Every pair ``(p, q)`` at least ``L = sqrt(best)`` long lies within angle ``theta`` of one of the search
+    directions ``u`` (:func:`_search_directions`), oriented so that ``(p - q) . u >= |p - q| cos(theta)
+    >= L cos(theta)``. As every projection lies between the smallest (``low``) and largest (``high``) one on
+    ``u``, ``p`` projects at least ``low + L cos(theta)`` ("top" end of ``u``), ``q`` at most
+    ``high - L cos(theta)`` ("bottom" end), and ``high - low >= L cos(theta)``. So only directions that long
+    need searching, and on each only pairs of a top and a bottom point: for a long pair both ends sit in thin
+    slabs at the two ends of the projection range. The extreme points of every direction are compared first,
+    which makes ``L`` nearly the answer and the slabs thin. The search is exhaustive over those slabs, hence
+    exact; the slack (``_PRUNE_SLACK``, against rounding) only keeps a few more points.
+    """
+    directions, cos_theta = _search_directions(points.shape[1])
+    centred = points - (points.min(axis=0) + points.max(axis=0)) / 2
+    projected = directions.T @ centred.T  # (K, points): one row per direction
+    lowest, highest = projected.argmin(axis=1), projected.argmax(axis=1)
+    every = np.arange(len(projected))
+    low, high = projected[every, lowest], projected[every, highest]
+    best = max(best, float(_paired_squared_distances(points[highest], points[lowest]).max()))
+    reach = math.sqrt(best) * cos_theta * (1 - _PRUNE_SLACK)
+    long_enough = np.flatnonzero(high - low >= reach)
+    projected = projected[long_enough]
+    top = projected >= (low[long_enough] + reach)[:, None]  # (directions, points)
+    bottom = projected <= (high[long_enough] - reach)[:, None]
+    top_sizes, bottom_sizes = np.count_nonzero(top, axis=1), np.count_nonzero(bottom, axis=1)
+    both = (top_sizes > 0) & (bottom_sizes > 0)  # (rounding could empty an end of a borderline direction)
+    top, bottom, top_sizes, bottom_sizes = top[both], bottom[both], top_sizes[both], bottom_sizes[both]
+    in_top, in_bottom = np.flatnonzero(top.any(axis=0)), np.flatnonzero(bottom.any(axis=0))
+    if len(in_top) * len(in_bottom) <= len(top_sizes) * int(top_sizes.max()) * int(bottom_sizes.max()):
+        # Few distinct points: every top point against every bottom point.
+        return max(best, _block_max_squared_distance(points[in_top], points[in_bottom]))
+    # Many points spread over many directions (round shapes): each direction's own top x bottom pairs.
+    return max(best, _slab_pairs_max_squared_distance(points, top, bottom, top_sizes, bottom_sizes))
+
+
+def _padded_members(members: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Per row of the boolean ``(directions, points)`` matrix (``sizes`` true entries each, all nonzero), the
+    indices of its true columns, padded to a common width by repeating the row's last index (repeats pairs)."""
+    index = np.nonzero(members)[1]
+    starts = np.cumsum(sizes) - sizes
+    take = starts[:, None] + np.minimum(np.arange(int(sizes.max()))[None, :], sizes[:, None] - 1)
+    return index[take]
+
+
+def _slab_pairs_max_squared_distance(
+    points: np.ndarray, top: np.ndarray, bottom: np.ndarray, top_sizes: np.ndarray, bottom_sizes: np.ndarray
+) -> float:
+    """Largest squared distance between a top and a bottom point of the same direction, directions batched."""
+    top_index, bottom_index = _padded_members(top, top_sizes), _padded_members(bottom, bottom_sizes)
+    coordinates = np.ascontiguousarray(points.T)
+    batch = max(1, _PAIRS_PER_BLOCK // (top_index.shape[1] * bottom_index.shape[1]))
+    best = 0.0
+    for start in range(0, len(top_index), batch):
+        rows = slice(start, start + batch)
+        total = None
+        for axis in coordinates:
+            diff = axis[top_index[rows]][:, :, None] - axis[bottom_index[rows]][:, None, :]
+            total = diff * diff if total is None else total + diff * diff
+        best = max(best, float(total.max()))
+    return best
 
 
 def _batched_max_squared_distance(points: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> float:
@@ -308,7 +442,7 @@ def _batched_max_squared_distance(points: np.ndarray, starts: np.ndarray, sizes:
 
 _DIRECTIONS = 8
 # Planes are searched in batches, most promising first; planes of up to _BATCH_POINTS candidate vertices are
-# compared all at once, larger ones one by one (pruned, then through their convex hull).
+# compared all at once, larger ones one by one (pruned, then searched along directions: max_squared_distance).
 _PLANES_PER_BATCH = 16
 _BATCH_POINTS = 128
 _ANGLES = np.arange(_DIRECTIONS) * (np.pi / _DIRECTIONS)
