@@ -8,7 +8,7 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-output
 
-.PHONY: demo test venv system-packages clean
+.PHONY: demo test test-matrix venv system-packages clean
 
 # Offscreen rendering for the slicer-core tests needs EGL + Mesa; installed when we are root on Debian.
 system-packages:
@@ -32,6 +32,11 @@ demo: venv
 
 test: venv
 	VTK_DEFAULT_OPENGL_WINDOW=vtkEGLRenderWindow $(VPY) -m pytest -q
+
+# Python 3.9 (Slicer 5.8) and 3.12 (Slicer 5.10 → main) from ~/.pyenv/versions, in venvs under .cache/matrix:
+# MIRVLib's tests, an import of every module script, the wheel install. Slow (fresh environments): not in `make test`.
+test-matrix: venv
+	VTK_DEFAULT_OPENGL_WINDOW=vtkEGLRenderWindow $(VPY) -m pytest -m matrix -v -rs
 
 clean:
 	rm -rf $(VENV) .cache $(DEMO_OUT)

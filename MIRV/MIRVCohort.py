@@ -24,7 +24,13 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from MIRV import ensureDependencies  # importing MIRV also puts MIRVLib on sys.path in development mode
+from MIRV import (  # importing MIRV also puts MIRVLib on sys.path in development mode
+    CONTRIBUTORS,
+    ensureDependenciesOrExplain,
+    moduleIcon,
+    runTests,
+    skipUnlessDependencies,
+)
 from MIRVLib.options import DEFAULT_STRATEGIES as SIMULATED_STRATEGIES  # standard library only
 
 DEFAULT_STRATEGIES = ",".join(SIMULATED_STRATEGIES)  # the parameter node stores them as one text field
@@ -36,13 +42,16 @@ class MIRVCohort(ScriptedLoadableModule):
         self.parent.title = _("MIRV Cohort")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "Quantification")]
         self.parent.dependencies = []
-        self.parent.contributors = ["MIRV developers"]
+        self.parent.contributors = list(CONTRIBUTORS)
         self.parent.helpText = _(
             "Cohort statistics on MIRV patient tables joined to clinical tables: Spearman correlations with "
             "BH-FDR, Cox proportional hazards, Kaplan–Meier with log-rank tests, Kruskal–Wallis comparisons and "
             "the lesion-subsampling simulation of Henry et al. 2022. Same code and numbers as <tt>mirv stats</tt>.")
         self.parent.acknowledgementText = _(
             "Methods: Geady et al. 2025 (MIRV, SARC021) and Henry et al. 2022. Statistics: lifelines, scipy, statsmodels.")
+        icon = moduleIcon("MIRVCohort")
+        if icon is not None:
+            self.parent.icon = icon
 
 
 def _names(text: str, separator: str = ",") -> list[str]:
@@ -67,7 +76,8 @@ class MIRVCohortParameterNode:
     model: str = ""
     strategies: str = DEFAULT_STRATEGIES
     simulations: Annotated[int, WithinRange(1, 100000)] = 500
-    seed: int = 0
+    # Bounded: without a range Slicer's spin-box connector opens the box to -2**31, and NumPy rejects negative seeds.
+    seed: Annotated[int, WithinRange(0, 2**31 - 1)] = 0
 
 
 class MIRVCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -132,8 +142,7 @@ class MIRVCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _ensureCohortLogic(self) -> bool:
         """The Qt-free logic needs MIRVLib's dependencies (lifelines, statsmodels, ...): installed on first use."""
         if self.cohort is None:
-            if not ensureDependencies():
-                self.ui.statusLabel.text = _("MIRV's Python dependencies are missing; see Resources/requirements.txt.")
+            if not ensureDependenciesOrExplain(self.ui.statusLabel):
                 return False
             from MIRVLogic.cohort import MIRVCohortLogic
 
@@ -271,16 +280,26 @@ class MIRVCohortModuleLogic(ScriptedLoadableModuleLogic):
 
 
 class MIRVCohortTest(ScriptedLoadableModuleTest):
-    """Runs in Slicer (``--testing``): the logic on a small synthetic cohort, checked against scipy."""
+    """Runs in Slicer (ctest ``py_MIRVCohort``, Reload & Test). The parameter test needs only Slicer; the analyses
+    need MIRV's Python packages (pandas, lifelines, statsmodels) and are skipped, saying how to install them, where
+    they are missing — a fresh Slicer bundles only numpy, scipy and SimpleITK."""
 
     def setUp(self) -> None:
         slicer.mrmlScene.Clear(0)
 
     def runTest(self) -> None:
-        self.setUp()
-        self.test_correlate_and_compare_from_table_nodes()
+        runTests(self, (self.test_parameters_reject_what_the_analyses_cannot_use,
+                        self.test_correlate_and_compare_from_table_nodes))
+
+    def test_parameters_reject_what_the_analyses_cannot_use(self) -> None:
+        parameters = MIRVCohortModuleLogic().getParameterNode()
+        self.assertEqual((parameters.seed, parameters.simulations, parameters.alpha), (0, 500, 0.05))
+        for name, value in (("seed", -1), ("simulations", 0), ("alpha", 0.0)):
+            with self.assertRaises(ValueError):
+                setattr(parameters, name, value)
 
     def test_correlate_and_compare_from_table_nodes(self) -> None:
+        skipUnlessDependencies(self)
         import tempfile
 
         import numpy as np

@@ -195,7 +195,7 @@ def test_install_checks_exactness_with_this_numpy_and_otherwise_keeps_pyradiomic
     monkeypatch.setattr(extraction, "_EXTRACTORS", {})  # build afresh; the cached extractors come back afterwards
     try:
         with caplog.at_level(logging.WARNING, logger="MIRVLib.fast_texture"):
-            extractor, _ = extraction._extractor(load_preset("Henry2022"))  # as extract_lesion builds it
+            extractor, _ = extraction._extractor(load_preset("Henry2022"), "pyradiomics")  # as extract_lesion does
         assert type(extractor) is featureextractor.RadiomicsFeatureExtractor
         assert "fast GLCM differs from PyRadiomics" in caplog.text  # not hidden by MIRV's quiet radiomics logs
         monkeypatch.setattr(fast_texture, "_cell_groups", _raise)  # a NumPy whose API changed

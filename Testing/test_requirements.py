@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
-import tomllib
+
+import pytest
+
+tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
 
 
 def _names(requirements: list[str]) -> set[str]:

@@ -54,3 +54,21 @@ def test_offscreen_3d_render_shows_the_segments(slicer_env, tmp_path):
     changed = np.any(pixels != background, axis=-1)
     assert changed.mean() > 0.005, "segments should cover part of the view"
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50, "a shaded render, not a flat image"
+
+
+def test_rendering_leaves_the_applications_views_alone(slicer_env, tmp_path):
+    """Inside Slicer the scene's 3D view is on screen: an offscreen render (MIRVBatch.py, the report) must not move
+    its camera, nor add nodes the application would build views for."""
+    _volume_with_three_segments(slicer_env)
+    view = slicer_env.scene.AddNewNodeByClass("vtkMRMLViewNode")
+    view.SetLayoutName("1")
+    camera = slicer_env.scene.AddNewNodeByClass("vtkMRMLCameraNode")
+    camera.SetLayoutName("1")
+    camera.SetPosition(10.0, -400.0, 30.0)
+    camera.SetFocalPoint(1.0, 2.0, 3.0)
+    nodes = slicer_env.scene.GetNumberOfNodes()
+    for azimuth in (30.0, 120.0):
+        slicer_env.render(tmp_path / f"render{azimuth}.png", azimuth=azimuth)
+    assert camera.GetPosition() == (10.0, -400.0, 30.0) and camera.GetFocalPoint() == (1.0, 2.0, 3.0)
+    assert slicer_env.scene.GetNumberOfNodes() == nodes
+    assert (view.GetBoxVisible(), view.GetAxisLabelsVisible()) == (True, True)  # the view's own settings kept

@@ -1,9 +1,11 @@
-"""The patient's colour-coded lesion matrix as a PNG (matplotlib's Agg canvas: no display, no pyplot state)."""
+"""The patient's colour-coded lesion matrix: a PNG (matplotlib's Agg canvas: no display, no pyplot state) and
+the cells of the module's interactive table, with the same colours, text and scale."""
 
 from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,41 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from MIRVLib.provenance import atomic_write_bytes
-from MIRVLogic.overlay import COLORMAP
+from MIRVLogic.overlay import COLORMAP, value_colors
+
+
+def colour_scale_maximum(values: np.ndarray) -> float:
+    """Top of the colour scale (the bottom is 0): the largest finite value, or 1 when there is none above 0."""
+    return float(np.nanmax(values)) if np.isfinite(values).any() and np.nanmax(values) > 0 else 1.0
+
+
+def cell_text(value: float, high: float) -> str:
+    return "–" if not np.isfinite(value) else f"{value:.2f}" if high < 10 else f"{value:.1f}"
+
+
+def dark_cell(value: float, high: float) -> bool:
+    """Whether a cell is light enough to need black text (the colour map is bright at the top)."""
+    return bool(np.isfinite(value) and value > 0.6 * high)
+
+
+@dataclass
+class Heatmap:
+    """An N×N matrix as table cells: lesion labels, values, display text and RGB (0–255) per cell."""
+
+    labels: list[str]
+    values: np.ndarray
+    text: list[list[str]]
+    colors: np.ndarray  # (N, N, 3) uint8
+    dark: np.ndarray  # (N, N) bool: black text on this cell
+
+
+def heatmap(matrix: pd.DataFrame) -> Heatmap:
+    values = matrix.to_numpy(dtype=float)
+    high = colour_scale_maximum(values)
+    colors = np.round(value_colors(values.ravel(), 0.0, high) * 255).astype(np.uint8).reshape(*values.shape, 3)
+    text = [[cell_text(value, high) for value in row] for row in values]
+    dark = np.vectorize(lambda value: dark_cell(value, high), otypes=[bool])(values)
+    return Heatmap([str(n) for n in matrix.index], values, text, colors, dark)
 
 
 def matrix_png(matrix: pd.DataFrame, title: str, value_label: str, sites: dict[str, str] | None = None,
@@ -26,16 +62,15 @@ def matrix_png(matrix: pd.DataFrame, title: str, value_label: str, sites: dict[s
     figure = Figure(figsize=(size + 1.2, size), dpi=dpi)  # no pyplot: leaves Slicer's backend alone
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    high = np.nanmax(values) if np.isfinite(values).any() and np.nanmax(values) > 0 else 1.0
+    high = colour_scale_maximum(values)
     image = axes.imshow(np.ma.masked_invalid(values), cmap=COLORMAP, vmin=0.0, vmax=high)
     axes.set_xticks(range(len(names)), labels, rotation=45, ha="right", fontsize=8)
     axes.set_yticks(range(len(names)), labels, fontsize=8)
     for i in range(len(names)):
         for j in range(len(names)):
             value = values[i, j]
-            text = "–" if not np.isfinite(value) else f"{value:.2f}" if high < 10 else f"{value:.1f}"
-            shade = "black" if np.isfinite(value) and value > 0.6 * high else "white"
-            axes.text(j, i, text, ha="center", va="center", fontsize=8, color=shade)
+            axes.text(j, i, cell_text(value, high), ha="center", va="center", fontsize=8,
+                      color="black" if dark_cell(value, high) else "white")
     if highlight is not None:
         a, b = names.index(highlight[0]), names.index(highlight[1])
         for row, column in ((a, b), (b, a)):

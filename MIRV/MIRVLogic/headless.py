@@ -2,16 +2,15 @@
 
 slicer-core has MRML, the module logics and Slicer's displayable managers, but no Qt and no ``slicer.app``.
 :func:`make_slicer_environment` builds a fresh ``vtkMRMLScene`` as ``slicer.mrmlScene``, the core module logics
-(colors, volumes, segmentations, tables, models) and the MIRV module logics under ``slicer.modules.<name>``, and
-a minimal ``slicer.ScriptedLoadableModule`` when the real one is absent. :func:`render_3d` draws a scene through
-Slicer's own 3D displayable managers into an offscreen window (EGL) and saves a PNG. Used by the tests
-(``Testing/slicer_env.py``) and the headless scripts; inside the Slicer application none of this is needed.
+(colors, volumes, segmentations, tables, models) and the MIRV module logics under ``slicer.modules.<name>``.
+:func:`render_3d` draws a scene through Slicer's own 3D displayable managers into an offscreen window (EGL) and
+saves a PNG; it also runs inside the application (``MIRVBatch.py``), where it leaves the user's 3D view as it
+was. Used by the tests (``Testing/slicer_env.py``) and the headless scripts.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,30 +51,6 @@ class _Module:
         return self._logic
 
 
-class ScriptedLoadableModuleLogic:
-    """Stand-in for the real base class (vtk-free in Slicer too): a parameter node per logic class."""
-
-    def __init__(self, parent: Any = None) -> None:
-        self.parent = parent
-
-    def getParameterNode(self) -> Any:
-        node = slicer.mrmlScene.GetSingletonNode(type(self).__name__, "vtkMRMLScriptedModuleNode")
-        if node is None:
-            node = slicer.vtkMRMLScriptedModuleNode()
-            node.SetSingletonTag(type(self).__name__)
-            node = slicer.mrmlScene.AddNode(node)
-        return node
-
-
-def install_scripted_loadable_module_stand_in() -> None:
-    if "slicer.ScriptedLoadableModule" in sys.modules or hasattr(slicer, "ScriptedLoadableModule"):
-        return
-    module = types.ModuleType("slicer.ScriptedLoadableModule")
-    module.ScriptedLoadableModuleLogic = ScriptedLoadableModuleLogic
-    sys.modules["slicer.ScriptedLoadableModule"] = module
-    slicer.ScriptedLoadableModule = module
-
-
 @dataclass
 class Render:
     """An offscreen render: RGB pixels (row 0 = top) and, if asked, where given RAS points landed (x, y)."""
@@ -84,15 +59,39 @@ class Render:
     points: np.ndarray | None = None
 
 
+CAMERA_STATE = ("Position", "FocalPoint", "ViewUp", "ViewAngle", "ParallelScale", "ParallelProjection")
+
+
 def render_3d(scene: Any, application_logic: Any, path: str | os.PathLike[str], size: tuple[int, int] = (640, 480),
               azimuth: float = 30.0, elevation: float = 20.0, bounds: Sequence[float] | None = None,
               points: Sequence[Sequence[float]] | None = None) -> Render:
-    """Render the scene's first 3D view (created if missing) offscreen and save a PNG.
+    """Render the scene's first 3D view (created if missing) offscreen, without bounding box and axis labels, and
+    save a PNG. Inside Slicer that view is on screen: its camera and settings are given back unchanged afterwards
+    (the camera displayable manager drives the view's camera node, so aiming this render moves it).
 
     ``bounds`` (xmin, xmax, ymin, ymax, zmin, zmax in RAS) fixes the camera, so two renders of different
     content are pixel-comparable; ``points`` (RAS) are projected to pixel (column, row) positions.
     """
     view = scene.GetFirstNodeByClass("vtkMRMLViewNode") or _add_view_node(scene)
+    camera_node = next((node for node in (scene.GetNthNodeByClass(i, "vtkMRMLCameraNode")
+                                          for i in range(scene.GetNumberOfNodesByClass("vtkMRMLCameraNode")))
+                        if node.GetLayoutName() == view.GetLayoutName()), None)
+    camera_state = {name: getattr(camera_node, f"Get{name}")() for name in CAMERA_STATE} if camera_node else {}
+    view_state = (view.GetBoxVisible(), view.GetAxisLabelsVisible())
+    view.SetBoxVisible(False)
+    view.SetAxisLabelsVisible(False)
+    try:
+        return _render(scene, application_logic, view, path, size, azimuth, elevation, bounds, points)
+    finally:
+        view.SetBoxVisible(view_state[0])
+        view.SetAxisLabelsVisible(view_state[1])
+        for name, value in camera_state.items():
+            getattr(camera_node, f"Set{name}")(value)
+
+
+def _render(scene: Any, application_logic: Any, view: Any, path: str | os.PathLike[str], size: tuple[int, int],
+            azimuth: float, elevation: float, bounds: Sequence[float] | None,
+            points: Sequence[Sequence[float]] | None) -> Render:
     window = vtk.vtkRenderWindow()
     window.SetOffScreenRendering(1)
     window.SetMultiSamples(0)  # with multisampling on, transparent surfaces vanish offscreen
@@ -126,20 +125,10 @@ def render_3d(scene: Any, application_logic: Any, path: str | os.PathLike[str], 
     renderer.GetActiveCamera().Elevation(elevation)
     renderer.ResetCameraClippingRange()
     window.Render()
-    grabber = vtk.vtkWindowToImageFilter()
-    grabber.SetInput(window)
-    grabber.ReadFrontBufferOff()
-    grabber.Update()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    writer = vtk.vtkPNGWriter()
-    writer.SetFileName(str(path))
-    writer.SetInputConnection(grabber.GetOutputPort())
-    writer.Write()
-    image = grabber.GetOutput()
-    width, height, _ = image.GetDimensions()
-    pixels = vtk_to_numpy(image.GetPointData().GetScalars()).reshape(height, width, -1)[::-1, :, :3].copy()
+    pixels = write_window_png(window, path)
     projected = None
     if points is not None:
+        height = pixels.shape[0]
         projected = []
         for point in points:
             renderer.SetWorldPoint(*point, 1.0)
@@ -157,6 +146,23 @@ def _add_view_node(scene: Any) -> Any:
     view.SetLayoutName("1")
     view.SetLayoutLabel("1")
     return view
+
+
+def write_window_png(window: Any, path: str | os.PathLike[str]) -> np.ndarray:
+    """Save what a rendered VTK window shows as a PNG (also a 3D view's window in the application);
+    returns the RGB pixels, row 0 at the top."""
+    grabber = vtk.vtkWindowToImageFilter()
+    grabber.SetInput(window)
+    grabber.ReadFrontBufferOff()
+    grabber.Update()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    writer = vtk.vtkPNGWriter()
+    writer.SetFileName(str(path))
+    writer.SetInputConnection(grabber.GetOutputPort())
+    writer.Write()
+    image = grabber.GetOutput()
+    width, height, _ = image.GetDimensions()
+    return vtk_to_numpy(image.GetPointData().GetScalars()).reshape(height, width, -1)[::-1, :, :3].copy()
 
 
 @dataclass
@@ -202,7 +208,6 @@ def _mirv_module_logics() -> dict[str, Any]:
 
 def make_slicer_environment() -> SlicerEnvironment:
     """A fresh scene wired as in the application; replaces ``slicer.mrmlScene`` and ``slicer.modules``."""
-    install_scripted_loadable_module_stand_in()
     scene = slicer.vtkMRMLScene()
     application_logic = slicer.vtkMRMLApplicationLogic()
     application_logic.SetMRMLScene(scene)

@@ -2,9 +2,9 @@
 
 One tube per lesion pair, its value on every tube point as the active scalar (colour through a colour
 table node, a colour legend next to it) and its radius growing with the value; the most divergent pair gets a
-translucent halo in its own model. Lesions take the colour of their mean value to the other lesions. The
-segments' original colours and 3D opacity are kept as node attributes, so hiding restores them exactly —
-even after the scene was saved and reloaded.
+translucent halo in its own model, and a pair picked in the module's matrix a white one. Lesions take the
+colour of their mean value to the other lesions. The segments' original colours and 3D opacity are kept as node
+attributes, so hiding restores them exactly — even after the scene was saved and reloaded.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ ORIGINAL_COLORS_ATTRIBUTE = "MIRV.OriginalSegmentColors"
 ORIGINAL_OPACITY_ATTRIBUTE = "MIRV.OriginalOpacity3D"
 PAIR_ARRAY = "PairIndex"
 HALO_COLOR = (0.0, 0.9, 1.0)  # cyan: outside the colour map, as the outline in the matrix PNG
+SELECTED_COLOR = (1.0, 1.0, 1.0)  # white: outside the colour map, unlike the halo; the pair picked in the matrix
+SELECTED_PAIR_ATTRIBUTE = "MIRV.SelectedPairNodeID"
 SEGMENT_OPACITY_WITH_OVERLAY = 0.45
 
 
@@ -157,6 +159,37 @@ def _color_segments(segmentation_node, segment_ids: list[str], matrix: np.ndarra
         segmentation.GetSegment(segment_id).SetColor(*rgb)
 
 
+def highlight_pair(segmentation_node, segment_ids: tuple[str, str], label: str):
+    """A translucent white tube between two lesions (the pair picked in the matrix); it replaces the previous
+    one and belongs to the overlay, so hiding the overlay removes it too."""
+    scene = segmentation_node.GetScene()
+    previous_id = segmentation_node.GetAttribute(SELECTED_PAIR_ATTRIBUTE)
+    previous = scene.GetNodeByID(previous_id) if previous_id else None
+    if previous is not None:
+        _remove_model(scene, previous)
+    centroids = segment_centroids(segmentation_node, list(segment_ids))
+    radius = max(0.02 * float(np.linalg.norm(centroids[1] - centroids[0])), 1.0)
+    polydata = tube_polydata(centroids[[0]], centroids[[1]], np.array([0.0]), np.array([radius]), label, sides=32)
+    model = _model(scene, f"MIRV selected pair: {label}", polydata)
+    display = model.GetDisplayNode()
+    display.SetScalarVisibility(False)
+    display.SetColor(*SELECTED_COLOR)
+    display.SetOpacity(0.6)
+    display.SetVisibility2D(False)
+    ids = [node.GetID() for node in overlay_nodes(segmentation_node)] + [model.GetID()]
+    segmentation_node.SetAttribute(OVERLAY_ATTRIBUTE, json.dumps(ids))
+    segmentation_node.SetAttribute(SELECTED_PAIR_ATTRIBUTE, model.GetID())
+    return model
+
+
+def _remove_model(scene, node) -> None:
+    for index in reversed(range(node.GetNumberOfDisplayNodes())):
+        display = node.GetNthDisplayNode(index)
+        if display is not None:
+            scene.RemoveNode(display)
+    scene.RemoveNode(node)
+
+
 def overlay_nodes(segmentation_node) -> list:
     scene = segmentation_node.GetScene()
     ids = json.loads(segmentation_node.GetAttribute(OVERLAY_ATTRIBUTE) or "[]")
@@ -167,12 +200,9 @@ def hide_overlay(segmentation_node) -> None:
     """Remove the overlay models (and their legends) and give the segments back their colours and opacity."""
     scene = segmentation_node.GetScene()
     for node in overlay_nodes(segmentation_node):
-        for index in reversed(range(node.GetNumberOfDisplayNodes())):
-            display = node.GetNthDisplayNode(index)
-            if display is not None:
-                scene.RemoveNode(display)
-        scene.RemoveNode(node)
+        _remove_model(scene, node)
     segmentation_node.RemoveAttribute(OVERLAY_ATTRIBUTE)
+    segmentation_node.RemoveAttribute(SELECTED_PAIR_ATTRIBUTE)
     original = segmentation_node.GetAttribute(ORIGINAL_COLORS_ATTRIBUTE)
     if original is not None:
         segmentation = segmentation_node.GetSegmentation()

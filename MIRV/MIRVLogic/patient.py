@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,17 +21,19 @@ import numpy as np
 import pandas as pd
 import slicer
 
-from MIRVLib.cohort import CohortResult, score_cohort
+from MIRVLib.cohort import CohortResult, safe_file_stem, score_cohort
 from MIRVLib.extraction import extract_patient
 from MIRVLib.lesion_table import LESION_ID, METADATA_COLUMNS, PATIENT_ID, SEGMENT_ID, SITE, STATUS, STATUS_OK, \
     VOLUME_FEATURE, LesionTable
 from MIRVLib.metrics import PAIR_SEPARATOR, PatientMIRV
-from MIRVLib.provenance import atomic_write_csv
+from MIRVLib.provenance import atomic_write_csv, atomic_write_json, provenance_record
 from MIRVLib.reduction import FeatureReduction
 from MIRVLib.resources import model_path
 from MIRVLib.response import FOLLOW_UP, matched_volumes, volume_response
 from MIRVLogic import figures, overlay
+from MIRVLogic.extraction_job import ExtractionCancelled, ExtractionJob  # noqa: F401  (MIRVLogic.ExtractionCancelled)
 from MIRVLogic.mrml import lesions_from_segmentation, segment_centroids, segment_ids, sitk_image_from_volume
+from MIRVLogic.report import write_patient_report
 from MIRVLogic.sites import segment_site, set_segment_site
 from MIRVLogic.tables import dataframe_from_table_node, result_table_node, update_table_node
 
@@ -48,10 +50,6 @@ COLUMN_DESCRIPTIONS = {
     SITE: "Anatomical site of the lesion (segment tag 'Site')",
     STATUS: "'ok' or the reason the lesion's features could not be computed",
 }
-
-
-class ExtractionCancelled(Exception):
-    """Raised by a progress callback to stop an extraction (the GUI's Cancel button)."""
 
 
 def feature_units(name: str) -> str:
@@ -103,9 +101,23 @@ class MIRVResult:
     featureTableNode: Any = None
     lesionChanges: pd.DataFrame | None = None
     failedLesions: list[tuple[str, str, str]] = field(default_factory=list)
+    model: str = DEFAULT_MODEL  # shipped model name or model file the patient was scored with
+    followUpTableNode: Any = None
 
     def matrix(self, metric: str = "dissimilarity") -> pd.DataFrame:
         return self.mirv.frame(metric)
+
+    def matrixTableNode(self, metric: str = "dissimilarity"):
+        return self.dissimilarityTableNode if metric == "dissimilarity" else self.distanceTableNode
+
+    def heatmap(self, metric: str = "dissimilarity") -> figures.Heatmap:
+        """The matrix as coloured, labelled cells (the module's interactive table; same colours as the PNG)."""
+        return figures.heatmap(self.matrix(metric))
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the scoring warned about (cohort and patient level), shown under the readout."""
+        return list(dict.fromkeys([*self.cohort.warnings, *self.mirv.warnings]))
 
     def mostDivergentPair(self, metric: str = "dissimilarity") -> tuple[str, str] | None:
         pair = self.summary.get(f"MostDivergentPair{metric.capitalize()}") or ""
@@ -127,34 +139,39 @@ class MIRVResult:
         return row
 
     def readout(self) -> str:
-        """The readout panel as text (also what the headless scripts print)."""
+        """The readout panel as text, with units (also what the headless scripts print)."""
         s = self.summary
 
         def number(key: str, digits: int = 3) -> str:
             value = s.get(key)
             return "n/a" if value is None or pd.isna(value) else f"{float(value):.{digits}f}"
 
+        features = len(self.cohort.reduction.selected)
         lines = [f"Patient {self.patientID}: {s['NumLesions']} lesions in {len(self.siteCounts)} site(s) "
                  f"({', '.join(f'{k} {v}' for k, v in self.siteCounts.items())})"]
         if s.get("MIRVUndefinedReason"):
             lines.append(f"MIRV undefined: {s['MIRVUndefinedReason']}")
         lines += [
             f"MIRV(max) cosine dissimilarity {number('MIRVMaxDissimilarity')} "
-            f"(mean {number('MIRVMeanDissimilarity')}); percentile in the model's reference cohort "
-            f"{number('MIRVMaxDissimilarityPercentile', 0)}",
-            f"MIRV(max) Euclidean distance {number('MIRVMaxDistance', 2)} (mean {number('MIRVMeanDistance', 2)}); "
+            f"(mean {number('MIRVMeanDissimilarity')}; unitless, 0 = same direction … 2 = opposite); "
+            f"percentile in the model's reference cohort {number('MIRVMaxDissimilarityPercentile', 0)}",
+            f"MIRV(max) Euclidean distance {number('MIRVMaxDistance', 2)} (mean {number('MIRVMeanDistance', 2)}; "
+            f"SD units of the model's {features} z-scored features); "
             f"percentile {number('MIRVMaxDistancePercentile', 0)}",
             f"Most divergent pair: {s.get('MostDivergentPairDissimilarity') or 'n/a'} (dissimilarity), "
             f"{s.get('MostDivergentPairDistance') or 'n/a'} (distance)",
+            f"Baseline tumour volume: total {number('BaselineVolumeTotal', 0)} mm³, "
+            f"range {number('BaselineVolumeRange', 0)} mm³",
         ]
         if self.lesionChanges is not None:
-            lines.append(f"Follow-up: Δ Volume {number('VolumeChangeRange', 1)} %, complete tumour response "
-                         f"{'yes' if s.get('CompleteTumorResponse') == 1 else 'no'}")
+            lines.append(f"Follow-up: Δ Volume {number('VolumeChangeRange', 1)} percentage points, complete "
+                         f"tumour response {'yes' if s.get('CompleteTumorResponse') == 1 else 'no'}")
             for change in self.lesionChanges.itertuples(index=False):
                 value = "n/a" if pd.isna(change.PercentChange) else f"{change.PercentChange:+.1f} %"
                 lines.append(f"  {change.LesionID}: {value} ({change.Status})")
         for patient_id, lesion_id, reason in self.failedLesions:
             lines.append(f"Lesion {lesion_id} left out: {reason}")
+        lines += [f"Warning: {warning}" for warning in self.warnings]
         return "\n".join(lines)
 
 
@@ -183,27 +200,57 @@ class MIRVLogic:
                         preset: str | os.PathLike[str] = "MIRV-CT", jobs: int = 1,
                         progressCallback: ProgressCallback | None = None, patientID: str | None = None,
                         tableNode=None):
-        """PyRadiomics features of every segment: one table row per lesion (metadata, Status, features).
+        """Radiomic features of every segment, in this process: one table row per lesion (metadata, Status,
+        features). Scripts use this; the module's GUI uses `startExtraction` so that Slicer stays responsive.
 
         ``progressCallback(done, total, lesionName)`` is called after each lesion; raising
         `ExtractionCancelled` from it stops the extraction.
         """
+        image, lesions, patient_id = self._extractionInputs(volumeNode, segmentationNode, segmentIDs, patientID)
+        result = extract_patient(image, lesions, preset, patient_id, jobs, progressCallback)
+        return self._publishFeatures(result.features, result.provenance, volumeNode, segmentationNode, tableNode)
+
+    def startExtraction(self, volumeNode, segmentationNode, segmentIDs: Sequence[str] | None = None,
+                        preset: str | os.PathLike[str] = "MIRV-CT", jobs: int = 1, patientID: str | None = None,
+                        tableNode=None) -> ExtractionJob:
+        """Start `extractFeatures` in a background process and return at once; poll the job, then call
+        `finishExtraction` (on this thread: it writes the table node)."""
+        image, lesions, patient_id = self._extractionInputs(volumeNode, segmentationNode, segmentIDs, patientID)
+        request = {"image": image, "lesions": lesions, "preset": str(preset), "patientID": patient_id, "jobs": jobs}
+        target = {"volume": volumeNode.GetID(), "segmentation": segmentationNode.GetID(),
+                  "table": tableNode.GetID() if tableNode is not None else ""}
+        return ExtractionJob(request, len(lesions), target)
+
+    def finishExtraction(self, job: ExtractionJob):
+        """The table node of a finished background extraction (raises `ExtractionCancelled` if it was cancelled)."""
+        features, provenance = job.result()
+        nodes = {role: self.scene.GetNodeByID(node_id) if node_id else None for role, node_id in job.target.items()}
+        if nodes["volume"] is None or nodes["segmentation"] is None:
+            raise ValueError("the CT or the segmentation was removed from the scene during the extraction")
+        return self._publishFeatures(features, provenance, nodes["volume"], nodes["segmentation"], nodes["table"])
+
+    @staticmethod
+    def _extractionInputs(volumeNode, segmentationNode, segmentIDs: Sequence[str] | None,
+                          patientID: str | None) -> tuple[Any, list, str]:
+        """The CT as a SimpleITK image, one `Lesion` per segment, and the patient ID (default: the CT's name)."""
         if segmentationNode is None:
             raise ValueError("select a lesion segmentation")
-        patient_id = patientID if patientID is not None else volumeNode.GetName()
         image = sitk_image_from_volume(volumeNode)
         lesions = lesions_from_segmentation(segmentationNode, volumeNode, segmentIDs, reference=image)
         if not lesions:
             raise ValueError(f"segmentation '{segmentationNode.GetName()}' has no segments")
-        result = extract_patient(image, lesions, preset, patient_id, jobs, progressCallback)
-        frame = result.features
+        return image, lesions, patientID if patientID is not None else volumeNode.GetName()
+
+    def _publishFeatures(self, frame: pd.DataFrame, provenance: dict[str, Any], volumeNode, segmentationNode,
+                         tableNode):
+        """The lesion table as a table node (descriptions, units, provenance and source nodes as attributes)."""
         descriptions = {**COLUMN_DESCRIPTIONS, **{c: feature_description(c) for c in frame.columns
                                                   if c not in COLUMN_DESCRIPTIONS}}
         units = {c: feature_units(c) for c in frame.columns if feature_units(c)}
         if tableNode is None:
             tableNode = self.scene.AddNewNodeByClass("vtkMRMLTableNode", f"{volumeNode.GetName()} MIRV features")
         update_table_node(tableNode, frame, descriptions, units)
-        provenance = {**result.provenance, "volumeNode": volumeNode.GetName(),
+        provenance = {**provenance, "volumeNode": volumeNode.GetName(),
                       "segmentationNode": segmentationNode.GetName(),
                       "volumeFile": _storage_file(volumeNode), "segmentationFile": _storage_file(segmentationNode)}
         tableNode.SetAttribute(PROVENANCE_ATTRIBUTE, json.dumps(provenance, default=str))
@@ -252,7 +299,9 @@ class MIRVLogic:
             matrix = patient.frame(metric).rename_axis(LESION_ID).reset_index()
             nodes[metric] = self._resultNode(f"{name} {metric}", matrix)
         result = MIRVResult(patients[0], summary, patient, cohort, lesions, nodes["dissimilarity"], nodes["distance"],
-                            None, featureTableNode, cohort.lesion_changes, list(table.failed_lesions))
+                            None, featureTableNode, cohort.lesion_changes, list(table.failed_lesions),
+                            "(in memory)" if isinstance(model, FeatureReduction) else str(model or DEFAULT_MODEL),
+                            followUpTableNode)
         result.patientTableNode = self._resultNode(f"{name} patient", pd.DataFrame([result.exportRow()]))
         return result
 
@@ -347,7 +396,61 @@ class MIRVLogic:
             node.SetFieldOfView(height * aspect, height, fov[2])
         return centre
 
+    def highlightPair(self, segmentationNode, result: MIRVResult, pair: tuple[str, str]):
+        """Show one lesion pair in 3D: a white tube between the two lesions (replaces the previous pair)."""
+        ids = dict(zip(result.lesions[LESION_ID], self.lesionSegmentIDs(segmentationNode, result)))
+        return overlay.highlight_pair(segmentationNode, (ids[pair[0]], ids[pair[1]]), f"{pair[0]} – {pair[1]}")
+
+    def showTableInLayout(self, tableNode, applicationLogic) -> None:
+        """Switch to a layout with a table view and show ``tableNode`` in it, as Segment Statistics does — through
+        the scene's layout and selection nodes, which the application's layout manager follows."""
+        layout = self.scene.GetFirstNodeByClass("vtkMRMLLayoutNode")
+        if layout is not None:
+            layout.SetViewArrangement(slicer.vtkSlicerTablesLogic.GetLayoutWithTable(layout.GetViewArrangement()))
+        applicationLogic.GetSelectionNode().SetActiveTableID(tableNode.GetID())
+        applicationLogic.PropagateTableSelection()
+
     # ----- exports -----
+    def saveReport(self, result: MIRVResult, folder: str | os.PathLike[str],
+                   pictures: Mapping[str, str | os.PathLike[str]] | None = None,
+                   inputs: Mapping[str, str | os.PathLike[str]] | None = None,
+                   engine: str = "MIRV Slicer module") -> list[Path]:
+        """The patient's report as ``MIRVBatch.py`` writes it: both matrices (CSV, PNG), the volume changes, a
+        provenance JSON and the one-page HTML report (``<patient>_report.html``, the last path returned).
+
+        ``pictures`` (caption → PNG, e.g. the 3D overlay) are embedded in the report; ``inputs`` (role → file) are
+        hashed into the provenance, by default the files the CT(s) and segmentation(s) were loaded from.
+        """
+        out = Path(folder)
+        stem = safe_file_stem(result.patientID)
+        extraction = self.provenance(result.featureTableNode)
+        follow_up = self.provenance(result.followUpTableNode) if result.followUpTableNode is not None else None
+        if inputs is None:
+            inputs = {"image": extraction.get("volumeFile"), "lesions": extraction.get("segmentationFile")}
+            if follow_up is not None:
+                inputs.update(followUpImage=follow_up.get("volumeFile"), followUpLesions=follow_up.get("segmentationFile"))
+        inputs = {role: Path(path) for role, path in inputs.items() if path and Path(path).is_file()}
+        written, images = [], {}
+        for metric, label in METRICS.items():
+            written.append(atomic_write_csv(out / f"{stem}_{metric}.csv", result.matrix(metric).rename_axis(LESION_ID),
+                                            index=True))
+            images[f"{label} matrix"] = self.saveMatrixImage(result, out / f"{stem}_{metric}.png", metric)
+        if result.lesionChanges is not None:
+            written.append(atomic_write_csv(out / f"{stem}_volume_changes.csv", result.lesionChanges))
+        images.update({caption: Path(path) for caption, path in (pictures or {}).items()})
+        try:
+            model = {"name": result.model, "path": str(model_path(result.model))}
+        except FileNotFoundError:  # a model passed in memory has no file
+            model = {"name": result.model}
+        provenance = provenance_record(inputs=inputs, preset=str(extraction.get("preset", {}).get("name", "")), extra={
+            "patientID": result.patientID, "model": model, "engine": engine, "extraction": extraction,
+            "followUpExtraction": follow_up, "summary": result.summary, "warnings": result.warnings,
+        })
+        written.append(atomic_write_json(out / f"{stem}_provenance.json", provenance))
+        written += list(images.values())
+        written.append(write_patient_report(out / f"{stem}_report.html", result, images, provenance))
+        return written
+
     def saveMatrixImage(self, result: MIRVResult, path: str | os.PathLike[str], metric: str = "dissimilarity") -> Path:
         """The N×N matrix as a colour-coded, value-annotated PNG (most divergent pair outlined)."""
         sites = dict(zip(result.lesions[LESION_ID], result.lesions[SITE]))

@@ -113,11 +113,9 @@ def load_timepoint(scene, image: Path, lesions: Path, sites: Path | None) -> tup
 
 def run_patient(args: argparse.Namespace, scene, application_logic, logic) -> int:
     from MIRVLib.cohort import safe_file_stem
-    from MIRVLib.provenance import atomic_write_csv, atomic_write_json, provenance_record
-    from MIRVLib.resources import model_path
-    from MIRVLogic import DEFAULT_MODEL, METRICS
+    from MIRVLib.provenance import atomic_write_csv
+    from MIRVLogic import DEFAULT_MODEL
     from MIRVLogic.headless import render_3d
-    from MIRVLogic.report import write_patient_report
 
     patient_id = args.patient_id or _stem(args.image)
     out: Path = args.out
@@ -132,6 +130,7 @@ def run_patient(args: argparse.Namespace, scene, application_logic, logic) -> in
     table = logic.extractFeatures(volume, segmentation, preset=args.preset, jobs=args.jobs,
                                   progressCallback=progress, patientID=patient_id)
     outputs = [atomic_write_csv(out / f"{stem}_lesions.csv", logic.featureFrame(table))]
+    inputs = {"image": args.image, "lesions": args.lesions}
     follow_up_table = None
     if args.follow_up_image:
         print(f"Follow-up: extracting {args.follow_up_image.name} + {args.follow_up_lesions.name}")
@@ -139,42 +138,20 @@ def run_patient(args: argparse.Namespace, scene, application_logic, logic) -> in
         follow_up_table = logic.extractFeatures(fu_volume, fu_segmentation, preset=args.preset, jobs=args.jobs,
                                                 progressCallback=progress, patientID=patient_id)
         outputs.append(atomic_write_csv(out / f"{stem}_followup_lesions.csv", logic.featureFrame(follow_up_table)))
-    model = args.cohort_model or DEFAULT_MODEL
-    result = logic.computeMIRV(table, model=model, followUpTableNode=follow_up_table)
+        inputs.update(followUpImage=args.follow_up_image, followUpLesions=args.follow_up_lesions)
+    result = logic.computeMIRV(table, model=args.cohort_model or DEFAULT_MODEL, followUpTableNode=follow_up_table)
     logic.exportPatientRow(result, out / "patients.csv", patient_id)
     outputs.append(out / "patients.csv")
-    images = {}
-    for metric, label in METRICS.items():
-        matrix = result.matrix(metric).rename_axis("LesionID")
-        outputs.append(atomic_write_csv(out / f"{stem}_{metric}.csv", matrix, index=True))
-        images[f"{label} matrix"] = logic.saveMatrixImage(result, out / f"{stem}_{metric}.png", metric)
-    if result.lesionChanges is not None:
-        outputs.append(atomic_write_csv(out / f"{stem}_volume_changes.csv", result.lesionChanges))
+    pictures = {}
     if not args.no_render and result.mostDivergentPair():
         logic.showDissimilarityOverlay(segmentation, result)
-        view = scene.GetFirstNodeByClass("vtkMRMLViewNode") or scene.AddNewNodeByClass("vtkMRMLViewNode")
-        view.SetBoxVisible(False)
-        view.SetAxisLabelsVisible(False)
         render_3d(scene, application_logic, out / f"{stem}_overlay3d.png", size=(900, 700), azimuth=-35, elevation=15)
-        images["3D overlay: tubes coloured and sized by cosine dissimilarity, most divergent pair in cyan"] = \
+        pictures["3D overlay: tubes coloured and sized by cosine dissimilarity, most divergent pair in cyan"] = \
             out / f"{stem}_overlay3d.png"
-    inputs = {"image": args.image, "lesions": args.lesions}
-    if args.follow_up_image:
-        inputs.update({"followUpImage": args.follow_up_image, "followUpLesions": args.follow_up_lesions})
-    inputs = {k: v for k, v in inputs.items() if Path(v).is_file()}
-    provenance = provenance_record(inputs=inputs, preset=str(args.preset), extra={
-        "patientID": patient_id,
-        "model": {"name": str(model), "path": str(model_path(model))},
-        "engine": "MIRV Slicer module logic (MIRVLogic) via MIRVBatch.py",
-        "extraction": logic.provenance(table),
-        "followUpExtraction": logic.provenance(follow_up_table) if follow_up_table is not None else None,
-        "summary": result.summary,
-    })
-    outputs.append(atomic_write_json(out / f"{stem}_provenance.json", provenance))
-    outputs.append(write_patient_report(out / f"{stem}_report.html", result, images, provenance))
+    outputs += logic.saveReport(result, out, pictures, inputs, engine="MIRV Slicer module logic (MIRVLogic) via MIRVBatch.py")
     print(result.readout())
     print("Wrote:")
-    for path in [*outputs, *images.values()]:
+    for path in outputs:
         print(f"  {path}")
     failed = list(result.failedLesions)
     if follow_up_table is not None:

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """`make demo`: the per-patient MIRV pipeline, headless, on the bundled sample patient (baseline + follow-up).
 
-Runs ``MIRVBatch.py`` — the MIRV Slicer module's Logic — on ``Resources/SampleData`` and writes into ``--out``
+Runs ``MIRVBatch.py`` — the MIRV Slicer module's Logic — on ``Resources/SampleData`` (found by
+`MIRVLib.resources.resources_dir`, in the repository and in an installed extension alike) and writes into ``--out``
 (default ``demo-output``): lesion feature tables, ``patients.csv``, the dissimilarity/distance matrices (CSV,
 PNG), a 3D render of the overlay, a one-page HTML report and provenance; the readout is printed.
 Works with plain Python + slicer-core and inside Slicer (``Slicer --no-main-window --python-script``).
@@ -19,8 +20,9 @@ if str(SCRIPTS_DIR) not in sys.path:
     sys.path.insert(0, str(SCRIPTS_DIR))
 
 import MIRVBatch  # noqa: E402  (puts MIRVLogic/MIRVLib on sys.path)
+from MIRVLib.resources import resources_dir  # noqa: E402
 
-SAMPLE = SCRIPTS_DIR.parent.parent / "Resources" / "SampleData"
+SAMPLE = resources_dir() / "SampleData"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,6 +26,7 @@ Why this shape:
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import itertools
 import logging
@@ -48,6 +49,8 @@ from MIRVLib.options import DEFAULT_ENGINE
 from MIRVLib.response import FOLLOW_UP as FOLLOW_UP_VOLUME
 
 log = logging.getLogger(__name__)
+# Dask raises asyncio's TimeoutError, the built-in one only since Python 3.11 (3.9 is Slicer 5.8's).
+TIMEOUTS = (TimeoutError, asyncio.TimeoutError)
 
 BASELINE, FOLLOW_UP = "baseline", "follow-up"
 _CACHE_PATIENTS = 4
@@ -255,11 +258,11 @@ class _DaskEngine:
         if scheduler:
             try:
                 self.client = Client(scheduler, timeout=10)
-            except (OSError, TimeoutError) as error:
+            except (OSError, *TIMEOUTS) as error:
                 raise EngineError(f"cannot reach the Dask scheduler {scheduler}: {error}") from error
             try:
                 self.client.wait_for_workers(1, timeout=WORKER_WAIT_SECONDS)
-            except TimeoutError as error:
+            except TIMEOUTS as error:
                 self.client.close()
                 raise EngineError(f"no Dask worker connected to {scheduler} within {WORKER_WAIT_SECONDS} s") from error
         else:
