@@ -17,6 +17,7 @@ spacings (5 mm slices → 2 mm), where a crop's different origin rounding could 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from MIRVLib.lesions import array_bounds, full_mask, mask_offset
+
+log = logging.getLogger(__name__)
 
 # Input voxels kept beyond the B-spline support on each side of the crop (see module docstring).
 BSPLINE_MARGIN = 32
@@ -58,6 +61,16 @@ def bounding_box(mask: sitk.Image, image: sitk.Image) -> np.ndarray:
     return np.array(low + [h - lo + 1 for lo, h in zip(low, high)])
 
 
+def output_spacing(mask: sitk.Image, settings: Mapping[str, Any], bbox: np.ndarray) -> np.ndarray:
+    """``resampledPixelSpacing`` as PyRadiomics applies it: 0 keeps the mask's spacing on that axis, as does an
+    axis on which the ROI (``bbox``: lower index and size per axis) is one voxel thick."""
+    ndim = mask.GetDimension()
+    mask_spacing = np.array(mask.GetSpacing())
+    spacing = np.array(settings["resampledPixelSpacing"])
+    spacing = np.where(spacing == 0, mask_spacing, spacing)
+    return np.where(bbox[ndim:] != 1, spacing, mask_spacing)
+
+
 def resampling_grid(mask: sitk.Image, settings: Mapping[str, Any], bbox: np.ndarray) -> Grid | None:
     """The output grid of ``imageoperations.resampleImage`` (same arithmetic, same order of operations).
 
@@ -65,13 +78,17 @@ def resampling_grid(mask: sitk.Image, settings: Mapping[str, Any], bbox: np.ndar
 
     Returns ``None`` when PyRadiomics would not interpolate (target spacing equals the image spacing).
     """
+    spacing = output_spacing(mask, settings, bbox)
+    if np.allclose(np.array(mask.GetSpacing()), spacing):
+        return None
+    return grid_at_spacing(mask, spacing, settings, bbox)
+
+
+def grid_at_spacing(mask: sitk.Image, spacing: np.ndarray, settings: Mapping[str, Any], bbox: np.ndarray) -> Grid:
+    """The output grid for ``spacing``, anchored to the mask's index grid and cropped around ``bbox`` plus
+    ``padDistance`` (``resampleImage``'s arithmetic, in its order of operations)."""
     ndim = mask.GetDimension()
     mask_spacing = np.array(mask.GetSpacing())
-    spacing = np.array(settings["resampledPixelSpacing"])
-    spacing = np.where(spacing == 0, mask_spacing, spacing)
-    spacing = np.where(bbox[ndim:] != 1, spacing, mask_spacing)
-    if np.allclose(mask_spacing, spacing):
-        return None
     pad = settings.get("padDistance", 5)
     ratio = mask_spacing / spacing
     lower = np.floor((bbox[:ndim] - 0.5) * ratio - pad)
@@ -87,9 +104,16 @@ def resampling_grid(mask: sitk.Image, settings: Mapping[str, Any], bbox: np.ndar
     return Grid(tuple(spacing.tolist()), tuple(size), tuple(origin), mask.GetDirection(), first, last)
 
 
-def _interpolator(settings: Mapping[str, Any]) -> int:
-    value = settings.get("interpolator", sitk.sitkBSpline)
-    return getattr(sitk, value, sitk.sitkBSpline) if isinstance(value, str) else int(value)
+def interpolator_id(value: Any) -> int:
+    """A SimpleITK interpolator from its name (``'sitkBSpline'``) or number; an unknown name falls back to
+    B-spline with a warning, as in PyRadiomics."""
+    if isinstance(value, str):
+        found = getattr(sitk, value, None)
+        if not isinstance(found, int):
+            log.warning('interpolator "%s" not recognized, using sitkBSpline', value)
+            return sitk.sitkBSpline
+        return found
+    return int(value)
 
 
 def crop_for_grid(image: sitk.Image, grid: Grid, margin: int = BSPLINE_MARGIN) -> sitk.Image:
@@ -136,6 +160,7 @@ def resample_lesion(
         cropped_image, cropped_mask = crop_to_mask(image, whole, low_up, **settings)
         return cropped_image, sitk.Cast(cropped_mask, sitk.sitkUInt32) * label
     cropped = crop_for_grid(image, grid, margin)
-    resampled_image = resample_to_grid(cropped, grid, _interpolator(settings), image.GetPixelID())
+    interpolator = interpolator_id(settings.get("interpolator", sitk.sitkBSpline))
+    resampled_image = resample_to_grid(cropped, grid, interpolator, image.GetPixelID())
     resampled_mask = resample_to_grid(whole, grid, sitk.sitkNearestNeighbor, sitk.sitkUInt32) * label
     return resampled_image, resampled_mask

@@ -22,7 +22,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from MIRVLib.lesions import array_bounds
-from MIRVLib.resampling import Grid, resample_to_grid, resampling_grid
+from MIRVLib.resampling import grid_at_spacing, interpolator_id, output_spacing, resample_to_grid
 
 log = logging.getLogger(__name__)
 
@@ -309,47 +309,11 @@ def resegment_mask(image: sitk.Image, mask: sitk.Image, **settings: Any) -> sitk
 
 
 # ---------------------------------------------------------------- resampling
-def interpolator_id(value: Any) -> int:
-    """A SimpleITK interpolator from its name (``'sitkBSpline'``) or number; an unknown name falls back to
-    B-spline with a warning, as in PyRadiomics."""
-    if isinstance(value, str):
-        found = getattr(sitk, value, None)
-        if not isinstance(found, int):
-            log.warning('interpolator "%s" not recognized, using sitkBSpline', value)
-            return sitk.sitkBSpline
-        return found
-    return int(value)
-
-
-def _grid_at_spacing(mask: sitk.Image, spacing: np.ndarray, settings: Mapping[str, Any], box: np.ndarray) -> Grid:
-    """``resampleImage``'s output grid for a target spacing equal (within ``allclose``) to the mask's own.
-
-    Only reached when the image's spacing differs from the mask's, so PyRadiomics interpolates although
-    :func:`MIRVLib.resampling.resampling_grid` (which compares with the mask's spacing) reports no
-    resampling. Same arithmetic, same order of operations.
-    """
-    ndim = mask.GetDimension()
-    mask_spacing = np.array(mask.GetSpacing())
-    pad = settings.get("padDistance", 5)
-    ratio = mask_spacing / spacing
-    lower = np.floor((box[:ndim] - 0.5) * ratio - pad)
-    upper = np.ceil((box[:ndim] + box[ndim:] - 0.5) * ratio + pad)
-    max_upper = np.ceil(np.array(mask.GetSize()) * ratio) - 1
-    lower = np.where(lower < 0, 0, lower)
-    upper = np.where(upper > max_upper, max_upper, upper)
-    size = np.array(upper - lower + 1, dtype="int").tolist()
-    origin_index = np.array(0.5 * (spacing - mask_spacing) / mask_spacing)
-    first = origin_index + lower / ratio
-    last = origin_index + upper / ratio
-    origin = mask.TransformContinuousIndexToPhysicalPoint(first)
-    return Grid(tuple(spacing.tolist()), tuple(size), tuple(origin), mask.GetDirection(), first, last)
-
-
 def resample_image(image: sitk.Image, mask: sitk.Image, **settings: Any) -> Tuple[sitk.Image, sitk.Image]:
     """Image and mask on ``resampledPixelSpacing``, cropped around the ROI plus ``padDistance`` — ``resampleImage``.
 
     A target spacing of 0 keeps the mask's spacing on that axis, as does an axis on which the ROI is one
-    voxel thick. The output grid is anchored to the mask's index grid (:func:`MIRVLib.resampling.resampling_grid`).
+    voxel thick. The output grid is anchored to the mask's index grid (:func:`MIRVLib.resampling.grid_at_spacing`).
     The image is interpolated with ``interpolator`` (name or number, default B-spline) keeping its pixel type,
     the mask with nearest neighbour. When the target equals the image's spacing nothing is interpolated: the
     mask is put on the image grid and both are cropped (:func:`crop_to_mask`, whose ``padDistance`` default
@@ -364,11 +328,8 @@ def resample_image(image: sitk.Image, mask: sitk.Image, **settings: Any) -> Tupl
     if len(target) != ndim:
         raise ValueError(f"Wrong dimensionality ({len(target)}-D) of resampledPixelSpacing!, {ndim}-D required")
     label = int(settings.get("label", 1))
-    mask_spacing = np.array(mask.GetSpacing())
-    spacing = np.array(target)
-    spacing = np.where(spacing == 0, mask_spacing, spacing)
     box = check_roi(image, mask, **settings)
-    spacing = np.where(box[ndim:] != 1, spacing, mask_spacing)
+    spacing = output_spacing(mask, settings, box)
 
     if np.allclose(np.array(image.GetSpacing()), spacing):
         log.info("resampled spacing equals the image spacing: only the mask is put on the image grid")
@@ -383,9 +344,7 @@ def resample_image(image: sitk.Image, mask: sitk.Image, **settings: Any) -> Tupl
         low_up[0::2], low_up[1::2] = bounds
         return crop_to_mask(image, mask, low_up, **settings)
 
-    grid = resampling_grid(mask, settings, box)
-    if grid is None:
-        grid = _grid_at_spacing(mask, spacing, settings, box)
+    grid = grid_at_spacing(mask, spacing, settings, box)  # PyRadiomics compares with the image's spacing (above)
     interpolator = interpolator_id(settings.get("interpolator", sitk.sitkBSpline))
     resampled_image = resample_to_grid(image, grid, interpolator, image.GetPixelID())
     resampled_mask = resample_to_grid(mask, grid, sitk.sitkNearestNeighbor, mask.GetPixelID())
