@@ -2,7 +2,7 @@
 
 Real sdist images and seeded random cases, with the settings the class reads varied (``gldm_a``,
 ``distances`` including repeated ones, force2D along each axis, binning), plus PyRadiomics' angle list,
-deprecated names, 2-D images and the settings PyRadiomics rejects.
+deprecated names, 2-D images and the settings PyRadiomics rejects; and that the module imports no SciPy.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from engine_cases import (
     region_of,
     sdist_case,
 )
+from fresh_interpreter import modules_loaded_by
 
 from MIRVLib.engine import gldm
 
@@ -127,3 +128,11 @@ def test_two_dimensional_image():
     image = sitk.GetImageFromArray(rng.normal(0, 100, (20, 25)))
     for settings in ({"label": 1}, {"label": 1, "distances": [1, 2], "gldm_a": 1}):
         check(image, sitk.GetImageFromArray(labels), settings, f"2-D image {settings}")
+
+
+def test_module_imports_no_scipy():
+    """Part of the engine's hot path: a fresh interpreter importing it loads no SciPy (too slow to import),
+    apart from what PyWavelets (imported by the engine package) imports itself: ``scipy.fft`` in its 1.6.
+    """
+    watched = ["scipy", "scipy."]
+    assert modules_loaded_by("import MIRVLib.engine.gldm", watched) == modules_loaded_by("import pywt", watched)

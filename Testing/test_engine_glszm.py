@@ -1,7 +1,8 @@
 """Parity of the native GLSZM (``MIRVLib.engine.glszm``) with PyRadiomics' ``glszm`` class, computed here.
 
 Real sdist images and seeded random cases, with the settings the class reads varied (binning, force2D along
-each axis), plus PyRadiomics' behaviour for requested subsets, 2-D images and ROIs with no possible angle.
+each axis), plus PyRadiomics' behaviour for requested subsets, 2-D images and ROIs with no possible angle; the
+zone finder against per-level SciPy labelling, and the engine's texture modules importing no SciPy.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from engine_cases import (
     region_of,
     sdist_case,
 )
+from fresh_interpreter import modules_loaded_by
 
 from MIRVLib.engine import glszm
 
@@ -111,22 +113,69 @@ def test_line_roi_without_possible_angle_raises_like_pyradiomics():
     check(image, mask, {**base, "force2D": True, "force2Ddimension": 2}, "line force2D axis 2")
 
 
-def test_zones_match_per_level_labelling():
-    """The run-and-link zone finder equals labelling each gray level with SciPy (26- / 8-connectivity)."""
+def _labelled_zones(levels: np.ndarray, force2d: int) -> list[tuple[int, int]]:
+    """(level, size) of every zone by labelling each gray level separately with SciPy (the obvious way)."""
     from scipy import ndimage
 
-    rng = np.random.default_rng(11)
-    levels = rng.integers(0, 4, size=(6, 9, 11))
+    structure = np.ones((3,) * levels.ndim, dtype=bool)
+    if 0 <= force2d < levels.ndim:
+        structure[:] = False
+        plane = [slice(None)] * levels.ndim
+        plane[force2d] = 1
+        structure[tuple(plane)] = True
+    found = []
+    for level in np.unique(levels[levels > 0]).tolist():
+        labelled, _ = ndimage.label(levels == level, structure)
+        found += [(level, int(size)) for size in np.bincount(labelled.ravel())[1:]]
+    return sorted(found)
+
+
+def _found_zones(levels: np.ndarray, force2d: int) -> list[tuple[int, int]]:
+    zone_levels, zone_sizes = glszm.zones(levels, force2d)
+    return sorted(zip(zone_levels.tolist(), zone_sizes.tolist()))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_zones_match_per_level_labelling(seed):
+    """The run-and-link zone finder equals labelling each gray level with SciPy (26- / 8-connectivity)."""
+    rng = np.random.default_rng(11 + seed)
+    shapes = [(6, 9, 11), (1, 8, 13), (7, 1, 5), (9, 6, 1), (12, 17), (3, 4, 5, 6)]
+    for shape in shapes:
+        for n_levels in (1, 3, 6):
+            levels = rng.integers(0, n_levels + 1, size=shape)
+            blocky = np.repeat(levels, 2, axis=-1)  # longer runs along the last axis
+            for array in (levels, blocky):
+                for force2d in (-1, 0, 1, 2):
+                    if all(size == 1 or axis == force2d for axis, size in enumerate(array.shape)):
+                        with pytest.raises(RuntimeError):
+                            glszm.zones(array, force2d)
+                        continue
+                    assert _found_zones(array, force2d) == _labelled_zones(array, force2d), (shape, force2d)
+
+
+def test_zones_of_combs_and_stars():
+    """Many runs touching one long run (a union-find worst case for naive hooking) and nested rings."""
+    for width in (9, 200, 2001):
+        for start in (0, 1):
+            for row in (0, 1):
+                levels = np.zeros((2, width), dtype=np.int64)
+                levels[row, start::2] = 1
+                levels[1 - row] = 1
+                assert _found_zones(levels, -1) == [(1, int(levels.sum()))]
+    rings = np.zeros((41, 41), dtype=np.int64)
+    for ring in range(0, 20, 2):
+        rings[ring : 41 - ring, ring : 41 - ring] = 1 + ring % 4
+    stack = np.stack([rings, rings.T, np.roll(rings, 3, axis=1)])
     for force2d in (-1, 0, 1, 2):
-        expected = []
-        for level in range(1, 4):
-            structure = np.ones((3, 3, 3), dtype=bool)
-            if force2d >= 0:
-                structure = np.zeros((3, 3, 3), dtype=bool)
-                plane = [slice(None)] * 3
-                plane[force2d] = 1
-                structure[tuple(plane)] = True
-            labelled, count = ndimage.label(levels == level, structure)
-            expected += [(level, size) for size in np.bincount(labelled.ravel())[1:]]
-        zone_levels, zone_sizes = glszm.zones(levels, force2d)
-        assert sorted(zip(zone_levels.tolist(), zone_sizes.tolist())) == sorted(expected)
+        assert _found_zones(stack, force2d) == _labelled_zones(stack, force2d)
+
+
+def test_texture_modules_import_no_scipy():
+    """The engine's hot path stays free of SciPy: importing it costs more than these classes' whole work.
+
+    The only SciPy allowed is what PyWavelets, which the engine package imports for its filters, imports itself:
+    ``scipy.fft`` in PyWavelets 1.6 (pinned for Python 3.9), nothing in the releases pinned for Python 3.12.
+    """
+    watched = ["scipy", "scipy."]
+    code = "import MIRVLib.engine.glszm, MIRVLib.engine.gldm, MIRVLib.engine.ngtdm"
+    assert modules_loaded_by(code, watched) == modules_loaded_by("import pywt", watched)

@@ -3,8 +3,8 @@
 Inputs: the sdist's five real cases with default settings and with other binning, ``distances`` (including
 repeated distances, which repeat offsets in PyRadiomics' angle list) and ``force2D`` along each dimension; the
 seeded random cases (plates, minimum-size lesions, border-touching lesions, a flat region) under several
-settings; PyRadiomics' errors for distances that cannot be used; and the vectorised neighbour sums against a
-plain loop over the offsets.
+settings; PyRadiomics' errors for distances that cannot be used; the vectorised neighbour sums against a
+plain loop over the offsets; and that the module imports no SciPy.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from engine_cases import (
     region_of,
     sdist_case,
 )
+from fresh_interpreter import modules_loaded_by
 from MIRVLib.engine import ngtdm
 
 logging.getLogger("radiomics").setLevel(logging.ERROR)
@@ -145,3 +146,11 @@ def test_neighbour_sums_match_a_loop_over_offsets(settings):
         window = tuple(slice(4 + step, 4 + step + n) for step, n in zip(offset, values.shape))
         expected += weight * padded[window]
     np.testing.assert_array_equal(ngtdm.neighbour_sums(values, hood), expected)
+
+
+def test_module_imports_no_scipy():
+    """Part of the engine's hot path: a fresh interpreter importing it loads no SciPy (too slow to import),
+    apart from what PyWavelets (imported by the engine package) imports itself: ``scipy.fft`` in its 1.6.
+    """
+    watched = ["scipy", "scipy."]
+    assert modules_loaded_by("import MIRVLib.engine.ngtdm", watched) == modules_loaded_by("import pywt", watched)

@@ -5,8 +5,9 @@ neighbours|`` to ``s_i`` (0 when no neighbour is in the ROI). The neighbourhood 
 C extension generates for the ``distances`` setting (Chebyshev distance, optionally restricted to a plane by
 ``force2D``/``force2Ddimension``), including its quirk that a repeated distance repeats offsets. Instead of
 visiting voxels one by one, the neighbours' level sums and counts of the whole crop come from separable box sums
-(or, for the rare uneven neighbourhood, one weighted correlation) in integer arithmetic: they are exact, so the
-per-voxel difference is bit-identical to PyRadiomics'.
+(or, for the rare uneven neighbourhood, one weighted shifted copy per offset) in integer arithmetic: they are
+exact, so the per-voxel difference is bit-identical to PyRadiomics'. NumPy only: importing SciPy would cost more
+than the class itself.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import numpy as np
-from scipy import ndimage
 
 from MIRVLib.engine.region import Region
 
@@ -140,13 +140,16 @@ def neighbour_sums(values: np.ndarray, hood: Neighbourhood) -> np.ndarray:
             total = term.copy() if total is None else total.__iadd__(term)
         weight = int(hood.weights[0])
         return total if weight == 1 else total * weight
+    # Uneven weights (a repeated distance repeats only part of the offset list): add every offset's shifted
+    # copy, weighted, in integer arithmetic (exact).
     reach = int(np.abs(hood.offsets).max())
-    kernel = np.zeros((2 * reach + 1,) * values.ndim, dtype=np.float64)
-    kernel[tuple((hood.offsets + reach).T)] = hood.weights
-    # correlate: out[v] = sum_k kernel[k] * in[v + k - reach], i.e. the neighbour at offset k - reach; sums of
-    # integers below 2**53 are exact in float64.
-    summed = ndimage.correlate(values.astype(np.float64), kernel, mode="constant", cval=0.0)
-    return np.rint(summed).astype(values.dtype)
+    padded = np.zeros(tuple(n + 2 * reach for n in values.shape), dtype=values.dtype)
+    padded[tuple(slice(reach, reach + n) for n in values.shape)] = values
+    total = np.zeros_like(values)
+    for offset, weight in zip(hood.offsets.tolist(), hood.weights.tolist()):
+        shifted = padded[tuple(slice(reach + step, reach + step + n) for step, n in zip(offset, values.shape))]
+        total += shifted if weight == 1 else shifted * weight
+    return total
 
 
 def build_matrix(region: Region) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
