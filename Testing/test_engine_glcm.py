@@ -1,10 +1,12 @@
 """Parity of the native GLCM (MIRVLib.engine.glcm) with PyRadiomics' ``glcm`` class, computed in the test.
 
-The angles and the raw co-occurrence counts are compared exactly with PyRadiomics' C ``generate_angles`` and
-``calculate_glcm``; the features are compared within the engine's tolerance on the sdist's real images with
-the class's settings varied (bin width/count, distances, symmetricalGLCM, every weightingNorm, force2D along
-each axis) and on seeded random cases, plus the edge cases PyRadiomics handles specially (flat region,
-angles without pairs, no pairs at all, no valid angle, repeated distances, deprecated and unknown names).
+The angles and the raw co-occurrence counts (dense, and the sparse non-empty cells) are compared exactly with
+PyRadiomics' C ``generate_angles`` and ``calculate_glcm``; the features are compared within the engine's
+tolerance on the sdist's real images with the class's settings varied (bin width/count, distances,
+symmetricalGLCM, every weightingNorm, force2D along each axis) and on seeded random cases, plus the edge cases
+PyRadiomics handles specially (flat region, angles without pairs, no pairs at all, no valid angle, repeated
+distances, deprecated and unknown names), the memory layouts PyRadiomics' array can take, and every internal
+path of the native code (which must agree bit for bit).
 """
 
 from __future__ import annotations
@@ -106,7 +108,8 @@ def test_angles_are_pyradiomics_angles(shape):
 
 @pytest.mark.parametrize("chunk", [None, 40])
 def test_counts_are_pyradiomics_counts(chunk, monkeypatch):
-    """The raw matrices equal PyRadiomics' C ``calculate_glcm`` (with empty levels kept) on random volumes.
+    """The raw matrices equal PyRadiomics' C ``calculate_glcm`` (with empty levels kept) on random volumes, and so
+    do the sparse non-empty cells the features are computed from.
 
     ``chunk`` forces the large-ROI path that looks the angles up a few at a time.
     """
@@ -136,6 +139,23 @@ def test_counts_are_pyradiomics_counts(chunk, monkeypatch):
         got_offsets = glcm.angles(shape, distances, 0 if force2d else -1)
         np.testing.assert_array_equal(got_offsets, offsets, err_msg=context)
         np.testing.assert_array_equal(glcm.cooccurrences(region, got_offsets), expected[0], err_msg=context)
+        _assert_cell_counts(levels, mask, expected[0], got_offsets, context, monkeypatch)
+
+
+def _assert_cell_counts(levels, mask, expected, offsets, context, monkeypatch):
+    """The sparse counts the features use: PyRadiomics' matrices without empty levels, (a)symmetric, exactly."""
+    present = np.unique(levels[mask])
+    rank = np.zeros(levels.max() + 1, dtype=np.intp)
+    rank[present] = np.arange(1, present.size + 1)
+    compact = expected[np.ix_(present - 1, present - 1)].transpose(2, 0, 1)  # (angle, i, j)
+    for symmetric in (False, True):
+        matrices = compact + compact.transpose(0, 2, 1) if symmetric else compact
+        cells = np.flatnonzero(matrices)
+        for table_cells in (0, 1 << 30):  # pair codes sorted, or counted into dense tables
+            monkeypatch.setattr(glcm, "_TABLE_CELLS_PER_LOOKUP", table_cells)
+            codes, counts = glcm._cell_counts(rank[levels], present.size, offsets, symmetric)
+            np.testing.assert_array_equal(codes, cells, err_msg=f"{context} {symmetric} {table_cells}")
+            np.testing.assert_array_equal(counts, matrices.ravel()[cells], err_msg=f"{context} {symmetric}")
 
 
 @pytest.mark.parametrize("case", SDIST_CASES)
@@ -222,6 +242,71 @@ def test_two_level_patterns():
     ):
         for settings in ({}, {"symmetricalGLCM": False}, {"weightingNorm": "euclidean"}):
             _compare(_image(array.astype(np.int16)), mask, {**BASE, **settings}, f"{label} {settings}")
+
+
+# The native GLCM's internal thresholds, each forced one way then the other: pairs counted into dense tables or
+# by sorting their codes, all cells kept or only the non-empty ones, HXY2 formed in small blocks, neighbour
+# lookups a few angles at a time. Every way must give the same values, bit for bit.
+INTERNAL_PATHS = [
+    {},
+    {"_TABLE_CELLS_PER_LOOKUP": 0, "_FULL_FILL": 2.0, "_OUTER_BLOCK": 64, "_CHUNK": 300},
+    {"_TABLE_CELLS_PER_LOOKUP": 1 << 30, "_FULL_FILL": 0.0},
+]
+
+
+@pytest.mark.parametrize("case", ["lung1", "breast1"])
+def test_internal_paths_agree(case, monkeypatch):
+    image, mask = _sdist(case)
+    for variant in ({}, {"symmetricalGLCM": False}, {"binWidth": 5}):
+        settings = {**BASE, **variant}
+        names = [name for name, deprecated in glcm.FEATURES.items() if not deprecated]
+        if variant.get("binWidth") == 5:
+            names.remove("MCC")  # PyRadiomics' MCC is slow with many gray levels
+        reference = pyradiomics_class_values("glcm", image, mask, settings, names)
+        results = []
+        for constants in INTERNAL_PATHS:
+            with monkeypatch.context() as patch:
+                for constant, value in constants.items():
+                    patch.setattr(glcm, constant, value)
+                region = region_of(image, mask, settings)
+                assert type(glcm._glcm(region)).__name__ == "_CellGlcm"
+                native = glcm.compute(region, names)
+            assert_features_close(native, reference, f"{case} {variant} {constants}")
+            results.append(list(native.values()))
+        for other in results[1:]:
+            np.testing.assert_array_equal(other, results[0], err_msg=f"{case} {variant}")
+
+
+def test_layouts_pyradiomics_leaves():
+    """PyRadiomics' GLCM array is C-ordered after removing exactly one empty gray level or exactly one empty
+    angle (else j is outermost in memory, which changes NumPy's summation order); two or more empty angles
+    take the dense route."""
+    rng = np.random.default_rng(11)
+    one_empty_level = rng.choice([0, 25, 75], size=(6, 7, 8)).astype(np.int16)  # levels 1, 2 and 4
+    full = _image(np.ones((6, 7, 8), dtype=np.uint8))
+    two_levels = rng.choice([10, 30], size=(4, 4, 4)).astype(np.int16)  # levels 1 and 2
+    two_levels[1, 1, 1], two_levels[1, 1, 2] = 10, 30
+    cube = _image(two_levels)
+    one_empty_angle = np.zeros((4, 4, 4), dtype=np.uint8)
+    one_empty_angle[1:3, 1:3, 1:3] = 1
+    one_empty_angle[2, 2, 2] = 0  # the 2 x 2 x 2 cube's only pair along (1, 1, 1) is gone
+    two_empty_angles = one_empty_angle.copy()
+    two_empty_angles[1, 2, 2] = 0  # and its only pair along (1, -1, -1)
+    cases = (
+        ("one empty level", _image(one_empty_level), full, "_CellGlcm", 13),
+        ("one empty angle", cube, _image(one_empty_angle), "_CellGlcm", 12),
+        ("two empty angles", cube, _image(two_empty_angles), "_DenseGlcm", None),
+    )
+    for label, image, mask, kind, n_angles in cases:
+        for settings in ({**BASE}, {**BASE, "symmetricalGLCM": False}):
+            cropped = crop(image, mask, settings)
+            region = region_of(*cropped, settings)
+            representation = glcm._glcm(region)
+            assert type(representation).__name__ == kind, label
+            if n_angles is not None:
+                assert not representation.transposed and representation.n_angles == n_angles, label
+                assert (region.max_level - region.present_levels.size == 1) == (n_angles == 13), label
+            _compare_cropped(*cropped, settings, f"{label} {settings}")
 
 
 def test_distances_edge_cases():

@@ -1,10 +1,10 @@
 """Parity of the native GLRLM (MIRVLib.engine.glrlm) with PyRadiomics' ``glrlm`` class, computed in the test.
 
 The raw matrix is compared exactly with PyRadiomics' C ``calculate_glrlm`` on many small random volumes
-(3D and 2D, sparse masks, force2D, one-voxel-thick crops, more than 255 gray levels, directions split over
-several passes); the features are compared within the engine's tolerance on the sdist's real images with
-the class's settings varied (bin width/count, every weightingNorm, force2D along each axis) and on seeded
-random cases.
+(3D and 2D, sparse masks, force2D, one-voxel-thick crops, more than 255 gray levels, the per-mask layout cached
+or not and shared by several images of one mask); the features are compared within the engine's tolerance on
+the sdist's real images with the class's settings varied (bin width/count, every weightingNorm, force2D along
+each axis) and on seeded random cases.
 """
 
 from __future__ import annotations
@@ -159,10 +159,26 @@ def test_no_possible_direction_raises_like_pyradiomics():
         glrlm.directions((1, 1, 5), 2)
 
 
-def test_raw_matrix_with_directions_split_over_passes(monkeypatch):
-    monkeypatch.setattr(glrlm, "_ELEMENTS_PER_PASS", 64)
+def test_raw_matrix_without_cached_layout(monkeypatch):
+    """ROIs too large for the per-mask layout cache get the same matrices from an uncached layout."""
+    monkeypatch.setattr(glrlm, "_CACHED_POSITIONS", 0)
     for volume in _random_volumes(11, 150):
         _matrix_matches_c(*volume)
+
+
+def test_layout_shared_by_images_of_one_mask():
+    """The image types of a lesion share one cached layout of the mask; another mask of the same crop shape,
+    or the same mask with another force2D dimension, gets its own."""
+    rng = np.random.default_rng(5)
+    mask = rng.random((5, 6, 7)) < 0.6
+    glrlm._cached_run_layout.cache_clear()
+    for n_levels in (2, 5, 300):
+        _matrix_matches_c(rng.integers(0, n_levels, size=mask.shape), mask, False, 0)
+    assert glrlm._cached_run_layout.cache_info().hits == 2
+    for force2d, dimension in ((True, 0), (True, 2)):
+        _matrix_matches_c(rng.integers(0, 5, size=mask.shape), mask, force2d, dimension)
+    _matrix_matches_c(rng.integers(0, 5, size=mask.shape), ~mask, False, 0)
+    assert glrlm._cached_run_layout.cache_info().misses == 4
 
 
 def test_large_crop_and_many_levels():

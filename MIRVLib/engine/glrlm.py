@@ -2,10 +2,12 @@
 
 A run is a maximal chain of consecutive ROI voxels with the same gray level along one direction. For each of
 PyRadiomics' directions (13 in 3D, 4 with ``force2D``, fewer when the crop is one voxel thick in some axis)
-the runs of the whole crop are found at once: the zero-padded gray-level volume is read in an order that
-visits every line of that direction end to end, so each run becomes a constant stretch of a 1-D array. The
-directions' arrays are joined, and one run-length encoding plus ``np.bincount`` over (gray level, run length)
-codes gives every direction's matrix; no Python loop touches voxels.
+the padded crop is read in an order that visits every line of that direction end to end; the ROI voxels in
+that order, direction after direction, and where a line (or the ROI along it) breaks, depend on the mask
+alone and are kept per mask (:class:`_RunLayout`: the image types of a lesion share it). Each run is then a
+constant stretch of the ROI's gray levels read in that order, and one run-length encoding plus
+``np.bincount`` over (direction, gray level, run length) codes gives every direction's matrix; no Python
+loop touches voxels.
 
 Everything after the matrix follows ``radiomics/glrlm.py``: empty gray levels and run lengths are dropped,
 directions without any run are dropped (unless the matrices were merged by ``weightingNorm``), each feature
@@ -73,112 +75,106 @@ def _directions(movable: tuple[bool, ...]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- matrix
-# Directions are encoded together while their laid-out lines stay below this many elements (bounds the memory
-# of the run positions on large crops; small crops take a single pass for all directions).
-_ELEMENTS_PER_PASS = 1 << 22
+# Masks whose laid-out ROI voxels (ROI voxels x directions) exceed this are not kept in the layout cache
+# (9 bytes each; the cache holds the layouts of the last few masks).
+_CACHED_POSITIONS = 1 << 21
 
 
-def _level_dtype(n_levels: int) -> np.dtype:
-    """The narrowest unsigned type holding gray levels 0..n_levels (comparisons on it are cheapest)."""
-    for dtype in (np.uint8, np.uint16, np.uint32):
-        if n_levels <= np.iinfo(dtype).max:
-            return np.dtype(dtype)
-    return np.dtype(np.int64)
-
-
-def _lay_out_lines(flat: np.ndarray, step: int, out: np.ndarray) -> None:
+def _lay_out_lines(flat: np.ndarray, step: int, out: np.ndarray, fill: int = 0) -> None:
     """Write the lines of the direction with flat step ``step`` end to end into ``out`` (length ``_laid_size``).
 
-    ``flat`` is the one-voxel zero-padded gray-level volume in C order followed by at least ``step - 1`` zeros.
-    Stepping by ``step`` from a crop voxel reaches the next voxel of its line or, once the line leaves the
-    crop, a padding voxel (never wrapping around), so reading the volume as ``step`` interleaved sequences
-    (reshape to (rows, step), transpose) visits every line in order, lines separated by zeros. A zero column
-    closes every sequence so that no run continues from one sequence into the next.
+    ``flat`` is a one-voxel padded volume in C order (padding ``fill``) followed by at least ``step - 1`` more
+    ``fill``. Stepping by ``step`` from a crop voxel reaches the next voxel of its line or, once the line leaves
+    the crop, a padding voxel (never wrapping around), so reading the volume as ``step`` interleaved sequences
+    (reshape to (rows, step), transpose) visits every line in order, lines separated by padding. A ``fill``
+    column closes every sequence so that no line continues from one sequence into the next.
     """
     rows = out.size // step - 1
     table = out.reshape(step, rows + 1)
     table[:, :rows] = flat[: rows * step].reshape(rows, step).T
-    table[:, rows] = 0
+    table[:, rows] = fill
 
 
 def _laid_size(n_padded: int, step: int) -> int:
     return step * (-(-n_padded // step) + 1)
 
 
-def _has_shared_line(inside: np.ndarray, roi: np.ndarray, step: int) -> bool:
-    """Whether a line of the direction with flat step ``step`` holds two or more ROI voxels.
+class _RunLayout:
+    """Where a mask's ROI voxels lie along the lines of every direction: all a run-length count needs of the mask.
 
-    ``inside`` / ``roi`` are the padded crop and ROI indicators (flat, C order); laid out like the gray levels,
-    every voxel outside the crop separates two lines.
+    ``order``: the flat crop index of every ROI voxel, line after line (in line order), direction after
+    direction (direction d's from ``bounds[d]`` to ``bounds[d + 1]``); ``breaks``: whether the voxel before it
+    on its line is not an ROI voxel (or it starts a line), so no run continues into it; ``shared``: per
+    direction, whether some line holds two or more ROI voxels (PyRadiomics zeroes a direction in which none
+    does). It depends on the mask alone: the image types of one lesion (same crop, same mask) share it.
     """
-    n_padded = inside.size
-    in_crop = np.zeros(_laid_size(n_padded, step), dtype=bool)
-    in_roi = np.zeros_like(in_crop)
-    padded_inside = np.zeros(n_padded + step, dtype=bool)
-    padded_inside[:n_padded] = inside
-    padded_roi = np.zeros(n_padded + step, dtype=bool)
-    padded_roi[:n_padded] = roi
-    _lay_out_lines(padded_inside, step, in_crop)
-    _lay_out_lines(padded_roi, step, in_roi)
-    line_ids = np.cumsum(~in_crop)
-    return bool(np.bincount(line_ids[in_roi]).max(initial=0) > 1)
+
+    def __init__(self, mask: np.ndarray, angles: np.ndarray) -> None:
+        padded_shape = tuple(size + 2 for size in mask.shape)
+        n_padded = int(np.prod(padded_shape))
+        strides = np.array([int(np.prod(padded_shape[axis + 1 :])) for axis in range(len(padded_shape))])
+        steps = [int(step) for step in angles @ strides]  # all positive: each direction moves forward in C order
+        # crop voxels: their flat index inside the ROI, -1 outside it; padding (between lines): -2
+        flat = np.full(n_padded + max(steps), -2, dtype=np.intp)
+        inside = flat[:n_padded].reshape(padded_shape)[(slice(1, -1),) * mask.ndim]
+        inside[...] = np.where(mask, np.arange(mask.size).reshape(mask.shape), -1)
+        orders, breaks, shared = [], [], []
+        for step in steps:
+            line = np.empty(_laid_size(n_padded, step), dtype=np.intp)
+            _lay_out_lines(flat, step, line, fill=-2)
+            positions = np.flatnonzero(line >= 0)
+            line_ids = np.cumsum(line == -2)[positions]
+            orders.append(line[positions])
+            breaks.append(line[positions - 1] < 0)  # position 0 is padding: never an ROI voxel
+            shared.append(bool((line_ids[1:] == line_ids[:-1]).any()))
+        self.order = np.concatenate(orders)
+        self.breaks = np.concatenate(breaks)
+        self.bounds = np.cumsum([0] + [order.size for order in orders])
+        self.shared = np.array(shared)
+        for array in (self.order, self.breaks, self.bounds, self.shared):
+            array.flags.writeable = False  # shared through the cache
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_run_layout(shape: tuple[int, ...], movable: tuple[bool, ...], mask_bytes: bytes) -> _RunLayout:
+    mask = np.frombuffer(mask_bytes, dtype=bool).reshape(shape)
+    return _RunLayout(mask, _directions(movable))
+
+
+def _run_layout(mask: np.ndarray, force2d_dimension: int) -> tuple[_RunLayout, np.ndarray]:
+    """The mask's :class:`_RunLayout` (cached per mask content) and its directions."""
+    mask = np.ascontiguousarray(mask, dtype=bool)
+    movable = tuple(axis != force2d_dimension and size > 1 for axis, size in enumerate(mask.shape))
+    angles = _directions(movable)  # raises when no direction is possible
+    if np.count_nonzero(mask) * len(angles) > _CACHED_POSITIONS:
+        return _RunLayout(mask, angles), angles.copy()
+    return _cached_run_layout(mask.shape, movable, mask.tobytes()), angles.copy()
 
 
 def _direction_counts(region: Region) -> tuple[np.ndarray, np.ndarray]:
     """Run counts of shape (Na, Ng, Nr) and the directions (Na, Nd); see :func:`run_length_matrix`."""
     settings = region.settings
-    levels = region.gray_levels
     force2d_dimension = int(settings.get("force2Ddimension", 0)) if settings.get("force2D", False) else -1
-    angles = directions(levels.shape, force2d_dimension)
+    layout, angles = _run_layout(region.mask, force2d_dimension)
     n_levels = region.max_level
-    n_lengths = int(max(levels.shape))
+    n_lengths = int(max(region.mask.shape))
     cells = n_levels * n_lengths
 
-    padded_shape = tuple(size + 2 for size in levels.shape)
-    n_padded = int(np.prod(padded_shape))
-    strides = np.array([int(np.prod(padded_shape[axis + 1 :])) for axis in range(len(padded_shape))])
-    steps = [int(step) for step in angles @ strides]  # all positive: each direction moves forward in C order
-    sizes = [_laid_size(n_padded, step) for step in steps]
-    flat = np.zeros(n_padded + max(steps), dtype=_level_dtype(n_levels))
-    flat[:n_padded].reshape(padded_shape)[(slice(1, -1),) * levels.ndim] = levels
-
-    counts = np.zeros((len(angles), n_levels, n_lengths), dtype=np.float64)
-    first = 0
-    while first < len(angles):
-        last, total = first + 1, sizes[first]
-        while last < len(angles) and total + sizes[last] <= _ELEMENTS_PER_PASS:
-            total += sizes[last]
-            last += 1
-        offsets = np.cumsum([0] + sizes[first:last])
-        line = np.empty(total, dtype=flat.dtype)
-        for index in range(first, last):
-            _lay_out_lines(flat, steps[index], line[offsets[index - first] : offsets[index - first + 1]])
-
-        # Cut the laid-out lines where the level changes: every piece between two cuts is a run of one level,
-        # of padding or of voxels outside the ROI (level 0). Code each piece as level * Nr + length (lengths of
-        # zero pieces clipped so that their codes stay below Nr + 1, where they are discarded).
-        cuts = np.flatnonzero(line[1:] != line[:-1])
-        lengths = np.diff(cuts)
-        np.minimum(lengths, n_lengths, out=lengths)
-        codes = line[1:][cuts[:-1]].astype(np.intp)
-        codes *= n_lengths
-        codes += lengths
-        bounds = np.searchsorted(cuts[:-1], offsets)  # pieces of each direction (zero pieces may straddle)
-        for index in range(first, last):
-            low, high = bounds[index - first], bounds[index - first + 1]
-            found = np.bincount(codes[low:high], minlength=cells + n_lengths + 1)
-            counts[index] = found[n_lengths + 1 : cells + n_lengths + 1].reshape(n_levels, n_lengths)
-        first = last
-
-    # PyRadiomics zeroes a direction in which no line holds two ROI voxels (the ROI is flat across it); only a
-    # direction with nothing but runs of length 1 can be one.
-    single = np.flatnonzero(counts[:, :, 0].any(axis=1) & ~counts[:, :, 1:].any(axis=(1, 2)))
-    if single.size:
-        inside = np.pad(np.ones(levels.shape, dtype=bool), 1).ravel()
-        roi = flat[:n_padded] > 0
-        for index in single:
-            if not _has_shared_line(inside, roi, steps[index]):
-                counts[index] = 0
+    # The ROI's gray levels, line after line: a run starts where the line breaks or the level changes.
+    levels = region.gray_levels.ravel()[layout.order]
+    starts = layout.breaks.copy()
+    np.logical_or(starts[1:], levels[1:] != levels[:-1], out=starts[1:])
+    starts = np.flatnonzero(starts)
+    lengths = np.diff(starts, append=levels.size)
+    # code (direction, level, length) of every run, all directions counted at once
+    per_direction = np.diff(np.searchsorted(starts, layout.bounds))
+    codes = np.repeat(np.arange(0, len(angles) * cells, cells), per_direction)  # the run's direction
+    codes += levels[starts] * n_lengths
+    codes += lengths
+    codes -= n_lengths + 1
+    counts = np.bincount(codes, minlength=len(angles) * cells).astype(np.float64)
+    counts = counts.reshape(len(angles), n_levels, n_lengths)
+    counts[~layout.shared] = 0  # no line holds two ROI voxels: PyRadiomics drops the direction's runs
     return counts, angles
 
 
@@ -188,9 +184,9 @@ def run_length_matrix(region: Region) -> tuple[np.ndarray, np.ndarray]:
     ``Ng`` is the highest gray level in the ROI and ``Nr`` the largest crop dimension (the longest possible run),
     as PyRadiomics sizes it; rows of gray levels absent from the ROI are still present (all zero).
 
-    The lines of several directions are laid out one after another in a single 1-D array (see
-    :func:`_lay_out_lines`); a run is then a maximal stretch of one non-zero gray level in it, found by one
-    run-length encoding, and ``np.bincount`` over (gray level, length) codes counts them per direction.
+    The ROI voxels' gray levels are read in the order of every direction's lines (:class:`_RunLayout`, shared by
+    all image types of one mask); a run is then a maximal stretch of one gray level not crossing a line break,
+    found by one run-length encoding, and ``np.bincount`` over (direction, gray level, length) codes counts them.
     """
     counts, angles = _direction_counts(region)
     return np.moveaxis(counts, 0, -1), angles
@@ -226,38 +222,47 @@ def _per_direction(region: Region) -> dict[str, np.ndarray]:
     i = region.present_levels.astype(np.float64)
     j = np.flatnonzero(used) + 1.0
 
-    runs = np.sum(P, axis=(1, 2))
+    runs = np.add.reduce(P, axis=(1, 2))
     runs[runs == 0] = np.nan
-    pr = np.sum(P, axis=1)  # (direction, run length)
-    pg = np.sum(P, axis=2)  # (direction, gray level)
+    pr = np.add.reduce(P, axis=1)  # (direction, run length)
+    pg = np.add.reduce(P, axis=2)  # (direction, gray level)
     i2, j2 = i * i, j * j
-    by_length = pr @ np.stack([1.0 / j2, j2, j], axis=1)  # short/long run sums and voxel count Np
-    by_level = pg @ np.stack([1.0 / i2, i2], axis=1)
-    low = np.matmul(1.0 / i2, P)  # (direction, run length): sum over gray levels of P / i^2
+    by_length_weights = np.empty((j.size, 3))  # 1 / j^2, j^2, j
+    np.divide(1.0, j2, out=by_length_weights[:, 0])
+    by_length_weights[:, 1] = j2
+    by_length_weights[:, 2] = j
+    inverse_i2 = 1.0 / i2
+    by_level_weights = np.empty((i.size, 2))  # 1 / i^2, i^2
+    by_level_weights[:, 0] = inverse_i2
+    by_level_weights[:, 1] = i2
+    by_length = pr @ by_length_weights  # short/long run sums and voxel count Np
+    by_level = pg @ by_level_weights
+    low = np.matmul(inverse_i2, P)  # (direction, run length): sum over gray levels of P / i^2
     high = np.matmul(i2, P)
-    low_by_length = low @ np.stack([1.0 / j2, j2], axis=1)
-    high_by_length = high @ np.stack([1.0 / j2, j2], axis=1)
+    emphasis_weights = by_length_weights[:, :2].copy()
+    low_by_length = low @ emphasis_weights
+    high_by_length = high @ emphasis_weights
 
     gray = pg / runs[:, None]
     gray_mean = gray @ i
     length = pr / runs[:, None]
     length_mean = length @ j
     p = P / runs[:, None, None]
-    gln, rln = np.sum(pg * pg, axis=1), np.sum(pr * pr, axis=1)
+    gln, rln = np.add.reduce(pg * pg, axis=1), np.add.reduce(pr * pr, axis=1)
     return {
         "GrayLevelNonUniformity": gln / runs,
         "GrayLevelNonUniformityNormalized": gln / (runs * runs),
-        "GrayLevelVariance": np.sum(gray * (i[None, :] - gray_mean[:, None]) ** 2, axis=1),
+        "GrayLevelVariance": np.add.reduce(gray * (i[None, :] - gray_mean[:, None]) ** 2, axis=1),
         "HighGrayLevelRunEmphasis": by_level[:, 1] / runs,
         "LongRunEmphasis": by_length[:, 1] / runs,
         "LongRunHighGrayLevelEmphasis": high_by_length[:, 1] / runs,
         "LongRunLowGrayLevelEmphasis": low_by_length[:, 1] / runs,
         "LowGrayLevelRunEmphasis": by_level[:, 0] / runs,
-        "RunEntropy": -np.sum(p * np.log2(p + np.spacing(1)), axis=(1, 2)),
+        "RunEntropy": -np.add.reduce(p * np.log2(p + np.spacing(1)), axis=(1, 2)),
         "RunLengthNonUniformity": rln / runs,
         "RunLengthNonUniformityNormalized": rln / (runs * runs),
         "RunPercentage": runs / by_length[:, 2],
-        "RunVariance": np.sum(length * (j[None, :] - length_mean[:, None]) ** 2, axis=1),
+        "RunVariance": np.add.reduce(length * (j[None, :] - length_mean[:, None]) ** 2, axis=1),
         "ShortRunEmphasis": by_length[:, 0] / runs,
         "ShortRunHighGrayLevelEmphasis": high_by_length[:, 0] / runs,
         "ShortRunLowGrayLevelEmphasis": low_by_length[:, 0] / runs,
