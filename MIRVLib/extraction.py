@@ -45,7 +45,7 @@ from MIRVLib.lesion_columns import LESION_ID, PATIENT_ID, SEGMENT_ID, SITE, STAT
 from MIRVLib.options import DEFAULT_ENGINE, ENGINES
 from MIRVLib.lesions import (
     Lesion, MaskGeometryError, array_bounds, conform_lesions, conform_mask, full_mask, image_geometry, load_image,
-    load_lesions, mask_offset,
+    load_lesions, mask_offset, nonfinite_voxels,
 )
 from MIRVLib.provenance import atomic_write_rows, library_versions, sha256_file
 from MIRVLib.resampling import needs_resampling, resample_lesion
@@ -249,41 +249,73 @@ def _error(prepared: PreparedImage, lesion: Lesion, message: str) -> dict[str, A
     return _row(prepared, lesion, f"error: {message}")
 
 
+@dataclass(frozen=True)
+class LesionCrop:
+    """A lesion ready for the feature engine: its image crop (resampled onto PyRadiomics' grid where the preset
+    resamples) and label mask — or the reason it cannot be extracted."""
+
+    image: sitk.Image | None = None
+    mask: sitk.Image | None = None
+    label: int = 1
+    error: str = ""
+
+
+def crop_lesion(prepared: PreparedImage, lesion: Lesion) -> LesionCrop:
+    """Conform, check and resample one lesion (never raises; a failure is ``LesionCrop.error``).
+
+    Separate from the features so that :func:`run_lesions` can resample the next lesion (ITK, outside the
+    GIL) while this one's features are computed.
+    """
+    try:
+        if lesion.error:
+            return LesionCrop(error=lesion.error)
+        try:
+            mask, note = conform_mask(lesion.mask, prepared.image, lesion.name, lesion.source)
+        except MaskGeometryError as error:
+            return LesionCrop(error=str(error))
+        if note:
+            log.info("%s", note)
+        if not np.any(sitk.GetArrayViewFromImage(mask)):
+            return LesionCrop(error="empty segment (no voxels)")
+        _, full_settings = _extractor(prepared.preset, prepared.engine)
+        label = int(full_settings.get("label", 1))
+        if needs_resampling(full_settings):
+            image, mask = resample_lesion(prepared.image, mask, full_settings)
+            if nonfinite_voxels(mask, image):  # NaN/inf near the lesion, spread into it by the interpolation
+                return LesionCrop(error="NaN or infinite image voxels next to the lesion reach into it when the "
+                                  "image is resampled; features cannot be computed")
+        else:  # PyRadiomics filters the whole image: nothing to gain, hand it over as is
+            image, mask = prepared.image, sitk.Cast(full_mask(mask, prepared.image), sitk.sitkUInt32) * label
+        return LesionCrop(image, mask, label)
+    except Exception as error:  # a failing lesion never stops its patient
+        return LesionCrop(error=str(error).strip() or type(error).__name__)
+
+
 def extract_lesion(
-    prepared: PreparedImage, lesion: Lesion, settings: str | os.PathLike[str] | Preset | None = None, ith: bool = False
+    prepared: PreparedImage, lesion: Lesion, settings: str | os.PathLike[str] | Preset | None = None,
+    ith: bool = False, crop: LesionCrop | None = None,
 ) -> dict[str, Any]:
     """One lesion's table row: metadata, ``Status`` and PyRadiomics features (in PyRadiomics' order).
 
-    Never raises: any failure (empty or 1-voxel mask, geometry mismatch, PyRadiomics error) becomes
+    Never raises: any failure (empty or 1-voxel mask, geometry mismatch, engine error) becomes
     ``Status = "error: ..."`` with no feature values. ``settings`` defaults to the preset the image was
     prepared with; another preset is refused because normalisation happened in :func:`prepare_image`.
+    ``crop`` is the lesion's :func:`crop_lesion`, when already computed.
     """
     try:
         preset = prepared.preset if settings is None else load_preset(settings)
         if preset.sha256 != prepared.preset.sha256:
             return _error(prepared, lesion, f"image was prepared for preset {prepared.preset.name}, not {preset.name}")
-        if lesion.error:
-            return _error(prepared, lesion, lesion.error)
-        try:
-            mask, note = conform_mask(lesion.mask, prepared.image, lesion.name, lesion.source)
-        except MaskGeometryError as error:
-            return _error(prepared, lesion, str(error))
-        if note:
-            log.info("%s", note)
-        if not np.any(sitk.GetArrayViewFromImage(mask)):
-            return _error(prepared, lesion, "empty segment (no voxels)")
-        extractor, full_settings = _extractor(preset, prepared.engine)
-        label = int(full_settings.get("label", 1))
-        if needs_resampling(full_settings):
-            image, mask = resample_lesion(prepared.image, mask, full_settings)
-        else:  # PyRadiomics filters the whole image: nothing to gain, hand it over as is
-            image, mask = prepared.image, sitk.Cast(full_mask(mask, prepared.image), sitk.sitkUInt32) * label
-        result = extractor.execute(image, mask, label=label)
+        crop = crop or crop_lesion(prepared, lesion)
+        if crop.error:
+            return _error(prepared, lesion, crop.error)
+        extractor, _ = _extractor(preset, prepared.engine)
+        result = extractor.execute(crop.image, crop.mask, label=crop.label)
         row = _row(prepared, lesion, STATUS_OK)
         # np.real: PyRadiomics' shape features come out complex (zero imaginary part) for degenerate lesions
         row.update((name, float(np.real(value))) for name, value in result.items() if not name.startswith("diagnostics_"))
         if ith:
-            row[ITH_COLUMN] = _ith(image, mask, label, lesion.name)
+            row[ITH_COLUMN] = _ith(crop.image, crop.mask, crop.label, lesion.name)
         return row
     except Exception as error:  # a failing lesion never stops its patient
         message = str(error).strip() or type(error).__name__
@@ -389,9 +421,15 @@ def run_lesions(
             progress(finished, total, lesions[index].name)
 
     if jobs <= 1 or total <= 1:
-        with single_threaded_itk():
+        # The next lesion is resampled in a helper thread (ITK releases the GIL) while this one's features
+        # are computed: one process, the B-spline resampling off the critical path.
+        with single_threaded_itk(), cf.ThreadPoolExecutor(1, thread_name_prefix="mirv-resample") as ahead:
+            upcoming = ahead.submit(crop_lesion, prepared, lesions[0]) if lesions else None
             for index, lesion in enumerate(lesions):
-                finish(index, extract_lesion(prepared, lesion, ith=ith))
+                crop = upcoming.result()
+                if index + 1 < total:
+                    upcoming = ahead.submit(crop_lesion, prepared, lesions[index + 1])
+                finish(index, extract_lesion(prepared, lesion, ith=ith, crop=crop))
         return rows  # type: ignore[return-value]
 
     workers = min(jobs, total) - 1

@@ -94,11 +94,13 @@ if __name__ == "__main__":
     timed(extraction, "resample_lesion", "resample")
     for name in list(filters.IMAGE_TYPES):
         timed_generator(name)
+    # the function of each texture class that builds its matrix (the rest of compute() is features)
+    builders = {"glcm": "_glcm", "glrlm": "_direction_counts", "glszm": "size_zone_matrix",
+                "gldm": "dependence_matrix", "ngtdm": "build_matrix"}
     for name in params.FEATURE_CLASS_MODULES:
         module = params.feature_class_module(name)
-        builder = getattr(module, "MATRIX_BUILDER", None)
-        if builder:
-            timed(module, builder, "matrices")
+        if name in builders:
+            timed(module, builders[name], "matrices")
         timed(module, "compute", "classes")
     best, timings = float("inf"), {}
     for _ in range(repeat):
