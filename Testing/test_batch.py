@@ -176,6 +176,7 @@ def test_local_dask_cluster_equals_in_process_run(full_run: dict[str, object], t
     same_outputs(full_run["out"], out)
     run = json.loads((out / "provenance.json").read_text(encoding="utf-8"))
     assert run["run"]["engine"]["engine"] == "dask" and run["run"]["engine"]["workers"] == 2
+    assert run["run"]["engine"]["featureEngine"] == "native"
     assert len(run["run"]["engine"]["workerPeakRssMiB"]) == 2
     # the image of a patient is read at most once by each worker
     assert all(max(p["imageReadsPerWorker"]) == 1 for p in run["patients"].values())

@@ -112,3 +112,20 @@ def test_mirv_batch_refuses_a_typo_preset_before_the_cohort_starts(tmp_path):
     assert done.returncode == 2, done.stderr
     assert "unknown setting 'binwidht'" in done.stderr and "Traceback" not in done.stderr
     assert not out.exists()
+
+
+def test_pyradiomics_engine_without_pyradiomics_says_how_to_get_it(monkeypatch):
+    from MIRVLib import extraction
+
+    monkeypatch.setitem(sys.modules, "radiomics", None)  # as in a wheels-only install
+    monkeypatch.setattr(extraction, "_EXTRACTORS", {})
+    with pytest.raises(extraction.PresetError, match=r"pip install 'mirv\[pyradiomics\]'"):
+        extraction.check_preset("Henry2022", "pyradiomics")
+    assert extraction.check_preset("Henry2022", "native").name == "Henry2022"  # the default needs no PyRadiomics
+
+
+def test_unknown_engine_is_refused():
+    from MIRVLib import extraction
+
+    with pytest.raises(extraction.PresetError, match=r"unknown extraction engine 'cuda'; choose one of native, pyradiomics"):
+        extraction.check_preset("Henry2022", "cuda")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
@@ -87,6 +88,7 @@ def test_features_equal_mirvlib_on_the_same_files(extracted):
     attributes = extracted["attributes"]["baseline"]
     assert attributes["rows"] == 6 and attributes["unit"] == "mm3" and "shape" in attributes["description"]
     assert attributes["provenance"]["preset"]["name"] == "MIRV-CT"
+    assert attributes["provenance"]["engine"]["name"] == "native"  # the Slicer logic's default engine
     baseline_calls = extracted["progress"][:6]
     assert [d for d, _, _ in baseline_calls] == list(range(1, 7)) and {t for _, t, _ in baseline_calls} == {6}
     assert sorted(n for _, _, n in baseline_calls) == sorted(frame["LesionID"])
@@ -135,7 +137,8 @@ def test_a_rerun_updates_the_same_result_tables(extracted, logic, slicer_env):
 
 
 def test_response_by_hand_from_the_volume_features(extracted, logic):
-    """% volume change per lesion, Δ Volume and TSRC recomputed by hand from the two VoxelVolume columns."""
+    """% volume change per lesion, their spread, the total-burden change and TSRC recomputed by hand from the two
+    VoxelVolume columns; units in the table nodes and the readout."""
     baseline, follow_up = extracted["frames"]["baseline"], extracted["frames"]["followup"]
     response = logic.computeResponse(feature_node(logic, baseline), feature_node(logic, follow_up, "follow-up"))
     volume = {name: dict(zip(frame["LesionID"], frame["original_shape_VoxelVolume"]))
@@ -149,7 +152,20 @@ def test_response_by_hand_from_the_volume_features(extracted, logic):
     assert response["CompleteTumorResponse"] == int(all(v < 33 for v in change.values())) == 0
     result = logic.computeMIRV(feature_node(logic, baseline), followUpTableNode=feature_node(logic, follow_up, "f2"))
     assert result.summary["VolumeChangeRange"] == pytest.approx(response["VolumeChangeRange"], rel=1e-12)
-    assert "Follow-up" in result.readout()
+    burden = sum(volume["followup"].values()) / sum(volume["baseline"].values()) * 100 - 100
+    assert result.summary["TotalBurdenChangePercent"] == pytest.approx(burden, rel=1e-9)
+    assert response["TotalBurdenChangePercent"] == pytest.approx(burden, rel=1e-9)
+    readout = result.readout()
+    total = sum(volume["followup"].values())
+    assert f"Follow-up tumour burden: total {total:,.0f} mm³ ({total / 1000:.2f} mL)" in readout
+    assert f"total-burden change {burden:.1f} %" in readout and "Δ Volume" not in readout
+    assert "complete tumour response: no" in readout
+    node = result.patientTableNode
+    assert node.GetColumnUnitLabel("BaselineVolumeTotal") == "mm3"
+    assert node.GetColumnUnitLabel("TotalBurdenChangePercent") == "%"
+    assert node.GetColumnUnitLabel("VolumeChangeRange") == "percentage points"
+    assert node.GetColumnDescription("VolumeChangeRange").startswith("Spread of per-lesion volume changes")
+    assert response["tableNode"].GetColumnUnitLabel("VolumeBaseline") == "mm3"
 
 
 def _tubes(model, value_name):
@@ -192,7 +208,9 @@ def test_overlay_one_tube_per_pair_with_the_matrix_values(extracted, logic, slic
     display = model.GetDisplayNode()
     assert display.GetColorNode().IsA("vtkMRMLColorTableNode") and display.GetScalarVisibility()
     assert display.GetActiveScalarName() == "Cosine dissimilarity"
-    assert display.GetScalarRange() == pytest.approx((0.0, np.nanmax(matrix)))
+    assert display.GetScalarRange() == pytest.approx((0.0, 2.0))  # the fixed scale of the matrix PNG, not the max
+    assert result.colourScale("dissimilarity").describe() in slicer.modules.colors.logic().GetColorLegendDisplayNode(
+        model).GetTitleText()
     assert slicer.modules.colors.logic().GetColorLegendDisplayNode(model) is not None
     halo = [n for n in logic.overlayNodes(segmentation) if n is not model]
     assert len(halo) == 1
@@ -202,6 +220,8 @@ def test_overlay_one_tube_per_pair_with_the_matrix_values(extracted, logic, slic
     distance = logic.showDissimilarityOverlay(segmentation, result, metric="distance")
     _, distance_values, distance_pairs = _tubes(distance, "Euclidean distance")
     assert distance_values[distance_pairs == 0][0] == result.matrix("distance").iat[0, 1]
+    reference_max = max(result.cohort.reduction.reference["MIRVMaxDistance"])
+    assert distance.GetDisplayNode().GetScalarRange() == pytest.approx((0.0, reference_max))
     assert slicer_env.scene.GetNodesByClassByName("vtkMRMLModelNode", model.GetName()).GetNumberOfItems() == 0
 
 
@@ -214,11 +234,9 @@ def test_hiding_restores_segment_colours_and_opacity(extracted, logic, slicer_en
     result = logic.computeMIRV(feature_node(logic, extracted["frames"]["baseline"]))
     logic.showDissimilarityOverlay(segmentation, result)
     logic.showDissimilarityOverlay(segmentation, result)  # shown twice: the originals must not be overwritten
-    from MIRVLogic.overlay import value_colors
-
     matrix = result.matrix().to_numpy().copy()
     np.fill_diagonal(matrix, np.nan)
-    expected = value_colors(np.nanmean(matrix, axis=1), 0.0, np.nanmax(matrix))
+    expected = matplotlib.colormaps["plasma"](np.nanmean(matrix, axis=1) / 2.0)[:, :3]  # fixed scale [0, 2]
     np.testing.assert_allclose([seg.GetSegment(sid).GetColor() for sid in ids], expected, atol=1e-6)
     models = slicer_env.scene.GetNumberOfNodesByClass("vtkMRMLModelNode")
     logic.hideDissimilarityOverlay(segmentation)
@@ -294,6 +312,11 @@ def test_matrix_png_and_patient_row(extracted, logic, tmp_path):
     assert row["MIRVMaxDissimilarity"] == pytest.approx(result.summary["MIRVMaxDissimilarity"], rel=1e-12)
     assert pd.isna(row["Extra"]) and row["NumSites"] == 5 and row["NumLesions_lung"] == 2
     assert row["NumLesions_lymph_node"] == 1
+    # the sample patient has lesions outside the lung; the shipped model saw lung lesions only
+    site_warning = ("lesion site(s) bone, liver, lymph node, soft tissue not in the model's fitting cohort "
+                    "(lung 362 lesions)")
+    assert row["Warnings"] == site_warning
+    assert f"Warning: {site_warning}" in result.readout()
     assert table.GetNumberOfRows() == 1 and table.GetCellText(0, 0) == "NEW"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -109,12 +111,15 @@ def test_run_robustness_and_cli(tmp_path):
         sitk.WriteImage(lesion.mask, str(folder / f"{lesion.name}.nrrd"))
     out = tmp_path / "robust.txt"
     code = main(["robustness", "--image", str(tmp_path / "ct.nrrd"), "--lesions", str(folder), "--patient-id", "P1",
-                 "--preset", str(preset), "--out", str(out), "--no-progress"])
-    assert code == 0
+                 "--preset", str(preset), "--engine", "pyradiomics", "--out", str(out), "--no-progress"])
+    assert code == 0  # PyRadiomics itself on the CLI; the native engine (default) in run_robustness above
     listed = [line for line in out.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
     assert listed == result.features
     table = pd.read_csv(tmp_path / "robust.ccc.csv", index_col="Feature")
-    np.testing.assert_allclose(table["CCC_min"], result.table["CCC_min"], rtol=1e-12)
+    np.testing.assert_allclose(table["CCC_min"], result.table["CCC_min"], rtol=1e-9)
+    provenance = json.loads((tmp_path / "robust.txt.provenance.json").read_text(encoding="utf-8"))
+    assert provenance["extraction"]["cases"][0]["engine"]["name"] == "pyradiomics"
+    assert result.provenance["cases"][0]["engine"]["name"] == "native"
     from MIRVLib.reduction import read_feature_list
 
     assert read_feature_list(out) == result.features  # what `mirv cohort --restrict-to` reads
