@@ -595,7 +595,7 @@ class MIRVWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(report)))
 
     def _threeDViewPicture(self, folder: Path) -> dict[str, Path]:
-        from MIRVLib.cohort import safe_file_stem
+        from MIRVLib.file_names import file_stem
         from MIRVLogic.headless import write_window_png
 
         layoutManager = slicer.app.layoutManager()
@@ -604,7 +604,7 @@ class MIRVWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return {}
         view = widget.threeDView()
         view.forceRender()
-        path = folder / f"{safe_file_stem(self._result.patientID)}_view3d.png"
+        path = folder / f"{file_stem(self._result.patientID)}_view3d.png"
         write_window_png(view.renderWindow(), path)
         return {_("3D view as shown in Slicer"): path}
 

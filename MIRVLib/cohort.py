@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,23 +18,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from MIRVLib.lesion_table import LESION_ID, PATIENT_ID, VOLUME_FEATURE, LesionTable
+from MIRVLib import applicability
+from MIRVLib.file_names import file_name_record, file_stems
+from MIRVLib.lesion_table import LESION_ID, PATIENT_ID, SITE, VOLUME_FEATURE, LesionTable
 from MIRVLib.metrics import (
     MATRICES, PatientMIRV, ProgressCallback, coefficient_of_variation, cohort_mirv, summary_columns,
 )
+from MIRVLib.patient_report import UNKNOWN_SITE, site_counts
 from MIRVLib.provenance import atomic_write_csv, atomic_write_json
 from MIRVLib.reduction import FeatureReduction
 from MIRVLib.response import (
     DEFAULT_RESPONSE_THRESHOLD,
     MissingFollowUp,
     baseline_volume_metrics,
+    lesions_missing_from_volumes,
     volume_response,
 )
 
 log = logging.getLogger(__name__)
 
 BASELINE_COLUMNS = ["BaselineVolumeRange", "BaselineVolumeStdDev", "BaselineVolumeTotal"]
-RESPONSE_COLUMNS = ["VolumeChangeRange", "CompleteTumorResponse"]
+RESPONSE_COLUMNS = ["VolumeChangeRange", "CompleteTumorResponse", "FollowUpVolumeTotal", "TotalBurdenChangePercent"]
 REFERENCE_METRICS = ("MIRVMaxDissimilarity", "MIRVMaxDistance", "MIRVMeanDissimilarity", "MIRVMeanDistance")
 
 
@@ -59,17 +63,32 @@ def score_cohort(
     missing_followup: MissingFollowUp = "unmeasured",
     candidates: Sequence[str] | None = None,
     progress: ProgressCallback | None = None,
+    extraction_preset: Mapping[str, Any] | None = None,
+    strict: bool = False,
 ) -> CohortResult:
     """Fit (if needed, optionally on ``candidates`` only) and apply the reduction, then per-patient MIRV,
-    percentiles in the model's reference cohort, volume and response metrics."""
+    percentiles in the model's reference cohort, volume and response metrics.
+
+    ``extraction_preset`` (``{"name", "sha256"}`` from the extraction provenance) is recorded in a model fitted
+    here, and checked against an already fitted one together with the lesion sites (`MIRVLib.applicability`):
+    a mismatch is a warning, with ``strict`` an `ApplicabilityError`."""
     warnings: list[str] = []
     fitting = not reduction.is_fitted
     if candidates is not None and not fitting:
         raise ValueError("a candidate feature list only applies when fitting; this reduction is already fitted")
+    fit_check = applicability.Applicability()
     if fitting:
         if progress:
             progress(0.0, f"fitting the {reduction.settings.preset} feature reduction")
         reduction.fit(table, candidates)
+        reduction.cohort.update(applicability.fit_record(table, extraction_preset))
+    else:
+        fit_check = applicability.check(reduction, table, extraction_preset)
+        applicability.enforce(fit_check, strict)
+        warnings += fit_check.cohort
+        if fit_check.patients:
+            unseen = list(fit_check.patients)
+            warnings.append(f"{len(unseen)} patient(s) with lesion sites the model was not fitted on: {unseen[:5]}")
     scaled = reduction.transform(table)
     results = cohort_mirv(scaled, progress)
     patients = pd.DataFrame([r.summary() for r in results]).set_index(PATIENT_ID)
@@ -87,6 +106,11 @@ def score_cohort(
         if unknown:
             warnings.append(f"{len(unknown)} patient(s) in the volume table have no lesion features: {unknown[:5]}")
         patients = patients.join(response, how="left")
+        incomplete = lesions_missing_from_volumes(table.frame, volumes)
+        for patient, lesions in incomplete.items():
+            warnings.append(f"patient {patient}: lesion(s) {', '.join(lesions)} missing from the volume table; "
+                            "the patient's volume metrics are left unmeasured")
+        patients.loc[list(incomplete), [c for c in BASELINE_COLUMNS + RESPONSE_COLUMNS if c in patients]] = np.nan
     elif VOLUME_FEATURE in table.feature_names:
         baseline = table.frame.set_index(PATIENT_ID)[VOLUME_FEATURE]
         patients = patients.join(baseline_volume_metrics(baseline), how="left")
@@ -98,10 +122,30 @@ def score_cohort(
     missing = patients.index[patients["BaselineVolumeTotal"].isna()].tolist()
     if missing:
         warnings.append(f"{len(missing)} patient(s) without baseline volumes: {missing[:5]}")
-    patients["Warnings"] = [" ; ".join(r.warnings) for r in results]
+    patients["Warnings"] = [" ; ".join([*fit_check.cohort, *fit_check.patients.get(r.patient_id, []), *r.warnings])
+                            for r in results]
+    if SITE in table.frame:
+        patients = patients.join(site_columns(table), how="left")
     for message in warnings:
         log.warning(message)
     return CohortResult(reduction, _ordered(patients.reset_index(), volumes is not None), results, variation, changes, warnings)
+
+
+def site_columns(table: LesionTable) -> pd.DataFrame:
+    """NumSites (known sites) and NumLesions_<site> per patient — the columns the Slicer module's export has too."""
+    rows = {}
+    for patient, sites in table.frame.groupby(PATIENT_ID, sort=False)[SITE]:
+        counts = site_counts(sites)
+        row: dict[str, int] = {"NumSites": len([s for s in counts if s != UNKNOWN_SITE])}
+        row.update({f"NumLesions_{site_column_suffix(site)}": n for site, n in counts.items()})
+        rows[patient] = row
+    columns = pd.DataFrame.from_dict(rows, orient="index").fillna(0).astype(int)
+    columns.index.name = PATIENT_ID
+    return columns
+
+
+def site_column_suffix(site: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", site.strip()).strip("_") or UNKNOWN_SITE
 
 
 def _ordered(patients: pd.DataFrame, with_response: bool) -> pd.DataFrame:
@@ -112,11 +156,6 @@ def _ordered(patients: pd.DataFrame, with_response: bool) -> pd.DataFrame:
     if with_response:
         patients["CompleteTumorResponse"] = patients["CompleteTumorResponse"].astype("Int64")
     return patients
-
-
-def safe_file_stem(patient_id: str) -> str:
-    """A patient id usable as a file name on every OS (ids like 'TH-CR-040601' pass through unchanged)."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", patient_id) or "_"
 
 
 def write_cohort(result: CohortResult, out_dir: str | os.PathLike[str], provenance: dict[str, Any]) -> Path:
@@ -131,19 +170,15 @@ def write_cohort(result: CohortResult, out_dir: str | os.PathLike[str], provenan
         "Mean": reduction.mean, "Std": reduction.std,
     }))
     matrices = out / "matrices"
-    used: set[str] = set()
-    for patient in result.mirv:
-        stem = base = safe_file_stem(patient.patient_id)
-        suffix = 1
-        while stem in used:  # two ids that differ only in unsafe characters stay two files
-            suffix += 1
-            stem = f"{base}_{suffix}"
-        used.add(stem)
+    for patient, stem in zip(result.mirv, file_stems([p.patient_id for p in result.mirv])):
         for matrix in MATRICES:
             frame = patient.frame(matrix).rename_axis(LESION_ID)
             atomic_write_csv(matrices / f"{stem}_{matrix}.csv", frame, index=True)
     atomic_write_csv(out / "feature_variation.csv", result.variation, index=True)
     if result.lesion_changes is not None:
         atomic_write_csv(out / "lesion_volume_changes.csv", result.lesion_changes)
-    atomic_write_json(out / "provenance.json", {**provenance, "warnings": result.warnings})
+    atomic_write_json(out / "provenance.json", {
+        **provenance, "warnings": result.warnings,
+        "fileNames": file_name_record(patient.patient_id for patient in result.mirv),  # matrices/ of unsafe IDs
+    })
     return out

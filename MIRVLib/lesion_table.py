@@ -7,6 +7,7 @@ wrong number later. Column order is preserved because the ``reference`` reductio
 
 from __future__ import annotations
 
+import gzip
 import logging
 import os
 from dataclasses import dataclass, field, replace
@@ -117,10 +118,16 @@ class LesionTable:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"lesion feature table not found: {path}")
-        frame = pd.read_csv(
-            path, dtype={PATIENT_ID: str, LESION_ID: str, SITE: str}, float_precision="round_trip",
-            keep_default_na=True,
-        )
+        nul = nul_lines(path)
+        if nul:
+            raise LesionTableError(f"{path}: NUL character on line(s) {nul[:10]}; IDs would be cut at it")
+        try:
+            frame = pd.read_csv(
+                path, dtype={PATIENT_ID: str, LESION_ID: str, SITE: str}, float_precision="round_trip",
+                keep_default_na=True,
+            )
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+            raise LesionTableError(f"{path}: not a readable CSV ({error})") from error
         if len(frame.columns) == 1 and ";" in str(frame.columns[0]):
             raise LesionTableError(
                 f"{path}: looks semicolon-separated; MIRV reads comma-separated CSV with '.' decimals in every locale"
@@ -130,6 +137,17 @@ class LesionTable:
     def to_csv(self, path: str | os.PathLike[str]) -> Path:
         """Write atomically with round-trip float precision; reading it back gives identical values."""
         return atomic_write_csv(path, self.frame)
+
+
+def nul_lines(path: str | os.PathLike[str]) -> list[int]:
+    """Line numbers (1-based) of a CSV (optionally .gz) holding a NUL character.
+
+    pandas' parser ends a field at a NUL without a word, so "P1\\0x" would be read as "P1" and two IDs merge;
+    such files are refused instead (a UTF-16 export, all NULs, is refused the same way).
+    """
+    opener = gzip.open if str(path).lower().endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        return [number for number, line in enumerate(handle, start=1) if b"\x00" in line]
 
 
 def validated_ids(ids: pd.DataFrame, source: str, error: type[ValueError] = LesionTableError) -> pd.DataFrame:

@@ -28,6 +28,9 @@ GRID_TOLERANCE = 1e-4
 # How far (in voxels) a lesion's voxels may reach outside the image before the geometry is rejected;
 # the same tolerance PyRadiomics uses for ``correctMask``.
 EXTENT_TOLERANCE = 1e-3
+# More distinct labels than this in one labelmap is not a lesion segmentation but an image given as one (a CT
+# read as a labelmap has a "lesion" per grey value); no patient in the MIRV cohorts has more than ~60 lesions.
+MAX_LABELS = 200
 
 
 class MaskGeometryError(ValueError):
@@ -177,9 +180,13 @@ def load_image(path: str | os.PathLike[str]) -> sitk.Image:
     if not path.is_file():
         raise FileNotFoundError(f"image not found: {path}")
     try:
-        return sitk.ReadImage(str(path))
+        image = sitk.ReadImage(str(path))
     except RuntimeError as error:
         raise ValueError(f"cannot read image {path}: {str(error).strip().splitlines()[-1]}") from error
+    if image.GetDimension() > 3:
+        raise ValueError(f"{path}: a {image.GetDimension()}-D image (size {list(image.GetSize())}); MIRV reads "
+                         "3-D images: save one time point or channel as its own file")
+    return image
 
 
 def _same_grid(grid: SourceGrid, reference: sitk.Image) -> bool:
@@ -347,12 +354,38 @@ def _lesions_from_seg_nrrd(path: Path) -> list[Lesion]:
     return lesions
 
 
+def check_label_values(array: np.ndarray, path: str | os.PathLike[str]) -> np.ndarray:
+    """The nonzero label values of a labelmap or mask file, after the rules of what a labelmap may be.
+
+    Labels are integers, or floats that are exactly integers (many tools save masks as float); background is
+    0. Anything else is refused with a ValueError naming the file, because reading it as labels would be
+    wrong without a word: truncating 0.5 to 0 loses a lesion, and a CT given as a labelmap becomes one
+    "lesion" per grey value. Hence also the plausibility rules: no negative labels (Hounsfield units are
+    negative, labels are not) and at most :data:`MAX_LABELS` distinct labels.
+    """
+    values = np.unique(array)
+    if values.dtype.kind == "f":
+        bad = values[~np.isfinite(values) | (values != np.round(values))]
+        if bad.size:
+            shown = ", ".join(f"{v:g}" for v in bad[:5]) + (", ..." if bad.size > 5 else "")
+            raise ValueError(f"{path}: not a labelmap: {bad.size} value(s) are not whole numbers ({shown}); "
+                             "labels must be integers (or floats that are exactly integers)")
+    if values.size and values[0] < 0:
+        raise ValueError(f"{path}: not a labelmap: negative values (down to {values[0]:g}); is this the image "
+                         "rather than the lesion segmentation?")
+    labels = values[values != 0]
+    if labels.size > MAX_LABELS:
+        raise ValueError(f"{path}: not a labelmap: {labels.size} distinct labels (at most {MAX_LABELS} are "
+                         "plausible lesions); is this the image rather than the lesion segmentation?")
+    return labels
+
+
 def _lesions_from_labelmap(path: Path, names: dict[str, str] | None) -> list[Lesion]:
     labelmap = load_image(path)
     if labelmap.GetNumberOfComponentsPerPixel() != 1:
         raise ValueError(f"{path}: a labelmap must be scalar; for a multi-layer segmentation use a .seg.nrrd")
     array = sitk.GetArrayViewFromImage(labelmap)
-    labels = [int(v) for v in np.unique(array) if v != 0]
+    labels = [int(v) for v in check_label_values(array, path)]
     if not labels:
         log.warning("%s: the labelmap contains no lesion (all voxels are 0)", path)
     lesions = []
@@ -386,7 +419,10 @@ def _lesions_from_folder(path: Path) -> list[Lesion]:
         raise FileNotFoundError(f"no mask files ({', '.join(MASK_SUFFIXES)}) in folder {path}")
     lesions = []
     for file in files:
-        lesions.append(Lesion(strip_suffix(file.name), load_image(file), segment_id=file.name))
+        mask = load_image(file)
+        if mask.GetNumberOfComponentsPerPixel() == 1:  # a vector mask is refused, naming the lesion, when conformed
+            check_label_values(sitk.GetArrayViewFromImage(mask), file)
+        lesions.append(Lesion(strip_suffix(file.name), mask, segment_id=file.name))
     return lesions
 
 
@@ -451,20 +487,39 @@ def conform_lesions(
     lesions: Sequence[Lesion], reference: sitk.Image, source: str | os.PathLike[str] | None = None
 ) -> None:
     """Put every lesion mask on the image grid (:func:`conform_mask`, its note added to ``notes``); one that
-    cannot be gets ``error`` set (prefixed with ``source``, the file the lesions were read from, if given).
-    Lesions already with an ``error`` are left as they are."""
+    cannot be, or whose image voxels are not all finite (:func:`nonfinite_voxels`), gets ``error`` set
+    (prefixed with ``source``, the file the lesions were read from, if given). Lesions already with an
+    ``error`` are left as they are."""
     for lesion in lesions:
         if lesion.error:
             continue
         try:
             lesion.mask, note = conform_mask(lesion.mask, reference, lesion.name, lesion.source)
+            lesion.source = None
+            nonfinite = nonfinite_voxels(lesion.mask, reference)
+            if nonfinite:
+                raise MaskGeometryError(f"lesion '{lesion.name}': {nonfinite} image voxel(s) inside the lesion "
+                                        "are NaN or infinite; features cannot be computed from them")
         except MaskGeometryError as error:
             lesion.error = f"{source}: {error}" if source is not None else str(error)
             log.warning("%s", lesion.error)
             continue
-        lesion.source = None
         if note:
             lesion.notes.append(note)
+
+
+def nonfinite_voxels(mask: sitk.Image, reference: sitk.Image) -> int:
+    """How many image voxels under a conformed mask are NaN or ±inf (0 for integer images).
+
+    The engine's discretisation divides the intensity range into bins; a NaN or inf there ends in a NumPy
+    error ("arange: cannot compute length") that does not say what is wrong, so it is caught here.
+    """
+    if reference.GetPixelID() not in (sitk.sitkFloat32, sitk.sitkFloat64):
+        return 0
+    offset = mask_offset(mask, reference)
+    window = tuple(slice(o, o + n) for o, n in zip(reversed(offset), reversed(mask.GetSize())))
+    voxels = sitk.GetArrayViewFromImage(reference)[window]
+    return int(np.count_nonzero(~np.isfinite(voxels[sitk.GetArrayViewFromImage(mask) != 0])))
 
 
 def _make_names_unique(lesions: list[Lesion], source: Path) -> None:

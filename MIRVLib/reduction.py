@@ -33,6 +33,7 @@ from scipy.stats import rankdata
 
 from MIRVLib import __version__
 from MIRVLib.lesion_table import ID_COLUMNS, VOLUME_FEATURE, LesionTable
+from MIRVLib.model_schema import model_problems
 from MIRVLib.options import (
     DEFAULT_FEATURE_CORRELATION,
     DEFAULT_VARIANCE_QUANTILE,
@@ -210,8 +211,11 @@ class FeatureReduction:
 
     @classmethod
     def from_dict(cls, payload: dict[str, Any], *, source: str = "<model>") -> FeatureReduction:
-        if payload.get("format") != MODEL_FORMAT:
+        if isinstance(payload, dict) and payload.get("format") != MODEL_FORMAT:
             raise ModelError(f"{source}: not a MIRV model file (format={payload.get('format')!r})")
+        problems = model_problems(payload)
+        if problems:
+            raise ModelError(f"{source}: not a usable MIRV model: " + "; ".join(problems))
         if int(payload.get("formatVersion", 0)) > MODEL_FORMAT_VERSION:
             raise ModelError(f"{source}: model format {payload['formatVersion']} is newer than this MIRV supports")
         try:

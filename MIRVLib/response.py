@@ -1,7 +1,9 @@
 """Baseline tumour burden and volumetric response per patient (MIRV paper, lung subset).
 
 Per lesion: % change = (V_follow-up − V_baseline) / V_baseline × 100. Per patient: baseline range, std
-(ddof 1) and total; Δ Volume = max − min of the lesion changes; Complete Tumour Response (TSRC) = 1 when
+(ddof 1) and total; the spread of per-lesion changes (``VolumeChangeRange``, the paper's "Δ Volume") = max −
+min of the lesion changes, in percentage points — not a change of the tumour volume; the total-burden change
+(``TotalBurdenChangePercent``) = Σ follow-up / Σ baseline − 1, in %; Complete Tumour Response (TSRC) = 1 when
 every lesion's change is below the threshold (33 %).
 
 Lesions seen at one time point only follow the authors' ±100 % rule and are flagged: a lesion gone at
@@ -59,7 +61,10 @@ def read_volumes(path: str | os.PathLike[str]) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"volume table not found: {path}")
-    frame = pd.read_csv(path, dtype={PATIENT_ID: str, LESION_ID: str}, float_precision="round_trip")
+    try:
+        frame = pd.read_csv(path, dtype={PATIENT_ID: str, LESION_ID: str}, float_precision="round_trip")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise VolumeTableError(f"{path}: not a readable CSV ({error})") from error
     return validate_volumes(frame, source=str(path))
 
 
@@ -124,18 +129,43 @@ def baseline_volume_metrics(baseline: pd.Series) -> pd.DataFrame:
 
 
 def patient_response(changes: pd.DataFrame, threshold: float = DEFAULT_RESPONSE_THRESHOLD) -> pd.DataFrame:
-    """VolumeChangeRange (Δ Volume), CompleteTumorResponse (TSRC) and counts of flagged lesions per patient."""
+    """VolumeChangeRange (spread of the lesion changes), total burden at follow-up and its change,
+    CompleteTumorResponse (TSRC) and counts of flagged lesions per patient.
+
+    The follow-up total counts new lesions and is undefined (NaN) when a lesion was not measured at follow-up.
+    """
     counted = changes[changes["Status"] != ABSENT]
     by_patient = counted.groupby(PATIENT_ID, sort=False)["PercentChange"]
     # An unmeasured lesion (NaN) is not "below threshold": its patient is not a complete responder.
     below = (counted["PercentChange"] < threshold).groupby(counted[PATIENT_ID], sort=False).all()
     flags = changes.groupby(PATIENT_ID, sort=False)
+    unmeasured = (changes["Status"] == UNMEASURED).groupby(changes[PATIENT_ID], sort=False).sum()
+    baseline_total = changes[BASELINE].where(changes[BASELINE] > 0).groupby(changes[PATIENT_ID], sort=False).sum()
+    follow_up_total = flags[FOLLOW_UP].sum().where(unmeasured == 0)
     return pd.DataFrame({
         "VolumeChangeRange": by_patient.max() - by_patient.min(),
+        "FollowUpVolumeTotal": follow_up_total,
+        "TotalBurdenChangePercent": (follow_up_total / baseline_total.where(baseline_total > 0) - 1.0) * 100.0,
         "CompleteTumorResponse": below.astype(int),
         "NumLesionsOneTimePoint": flags["OneTimePointOnly"].sum().astype(int),
-        "NumLesionsUnmeasured": (changes["Status"] == UNMEASURED).groupby(changes[PATIENT_ID], sort=False).sum(),
+        "NumLesionsUnmeasured": unmeasured,
     })
+
+
+def lesions_missing_from_volumes(lesions: pd.DataFrame, volumes: pd.DataFrame) -> dict[str, list[str]]:
+    """Per patient with rows in the volume table: its lesions (PatientID/LesionID rows of ``lesions``) that
+    have none there.
+
+    Such a patient's volume metrics would silently cover only the listed lesions (total baseline 15,144 →
+    2,692 in the report that found it), so the caller treats them as unmeasured and says which lesions.
+    """
+    listed = set(zip(volumes[PATIENT_ID].astype(str), volumes[LESION_ID].astype(str)))
+    with_volumes = {patient for patient, _ in listed}
+    missing: dict[str, list[str]] = {}
+    for patient, lesion in zip(lesions[PATIENT_ID].astype(str), lesions[LESION_ID].astype(str)):
+        if patient in with_volumes and (patient, lesion) not in listed:
+            missing.setdefault(patient, []).append(lesion)
+    return missing
 
 
 def volume_response(

@@ -55,3 +55,17 @@ def stop_fork_server() -> None:
         if pid:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGTERM)
+
+
+def capped_jobs(jobs: int, command: str) -> int:
+    """``jobs`` (>= 1, else ValueError) capped at the CPUs this process may use, with a note on stderr.
+
+    More single-threaded workers than CPUs only add memory (one image per worker) and switching, not speed.
+    """
+    if jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {jobs}")
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if jobs > cpus:
+        print(f"{command}: --jobs {jobs} capped at {cpus}, the number of CPUs available", file=sys.stderr)
+        return cpus
+    return jobs

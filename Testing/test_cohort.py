@@ -99,7 +99,7 @@ def test_progress_callback_reaches_the_end(sarc021_dir):
 def test_bad_input_is_a_clear_error_not_a_traceback(tmp_path, capsys):
     path = tmp_path / "bad.csv"
     path.write_text("PatientID,LesionID,f\nP1,L1,1\nP1,L1,2\n")
-    assert main(["cohort", "--features", str(path), "--out", str(tmp_path / "o")]) == 1
+    assert main(["cohort", "--features", str(path), "--out", str(tmp_path / "o")]) == 2
     assert "duplicate (PatientID, LesionID): P1/L1" in capsys.readouterr().err
 
 
@@ -133,9 +133,12 @@ def test_patient_ids_become_safe_distinct_file_names(tmp_path):
     result = score_cohort(LesionTable.from_frame(frame), reduction)
     write_cohort(result, tmp_path, {})
     names = sorted(p.name for p in (tmp_path / "matrices").glob("*_distance.csv"))
-    assert names == ["A_1_2_distance.csv", "A_1_distance.csv", "B_distance.csv"]
+    # unsafe IDs get a hash of the ID (sha256 "A/1" a5b3d27a..., "A:1" 370b9816...); the names are in provenance
+    assert names == ["A_1-370b9816_distance.csv", "A_1-a5b3d27a_distance.csv", "B_distance.csv"]
+    provenance = json.loads((tmp_path / "provenance.json").read_text(encoding="utf-8"))
+    assert provenance["fileNames"] == {"A/1": "A_1-a5b3d27a", "A:1": "A_1-370b9816"}
     # Vectors (1, .25) and (-2, 1): distance sqrt(9 + .5625).
-    distance = pd.read_csv(tmp_path / "matrices" / "A_1_distance.csv", index_col="LesionID")
+    distance = pd.read_csv(tmp_path / "matrices" / "A_1-a5b3d27a_distance.csv", index_col="LesionID")
     assert distance.loc["x", "y"] == pytest.approx(np.sqrt(9.5625), rel=1e-15)
 
 
@@ -147,4 +150,4 @@ def test_restrict_to_reads_a_selected_features_csv_and_refuses_a_model(cohort_ru
     assert listed == list(pd.read_csv(out / "selected_features.csv")["Feature"])
     code = main(["cohort", "--features", str(sarc021_dir / "lung_lesion_features.csv.gz"), "--model",
                  f"SARC021-lung-{preset}", "--restrict-to", str(out / "selected_features.csv"), "--out", str(tmp_path)])
-    assert code == 1 and "cannot be combined with --model" in capsys.readouterr().err
+    assert code == 2 and "cannot be combined with --model" in capsys.readouterr().err

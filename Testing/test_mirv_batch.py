@@ -26,7 +26,7 @@ def test_demo_writes_every_output_and_matches_mirv_cohort(tmp_path, capsys):
     out = tmp_path / "demo"
     assert MIRVDemo.main(["--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "MIRV(max) cosine dissimilarity" in printed and "Follow-up: Δ Volume" in printed
+    assert "MIRV(max) cosine dissimilarity" in printed and "Spread of per-lesion volume changes" in printed
     for name in ("SAMPLE_lesions.csv", "SAMPLE_followup_lesions.csv", "patients.csv", "SAMPLE_dissimilarity.png",
                  "SAMPLE_distance.png", "SAMPLE_overlay3d.png", "SAMPLE_report.html", "SAMPLE_provenance.json",
                  "SAMPLE_dissimilarity.csv", "SAMPLE_volume_changes.csv"):
@@ -77,7 +77,7 @@ def test_a_failed_lesion_gives_exit_code_3_with_outputs(tmp_path, capsys):
                              "--no-render", "--patient-id", "P 1/x"])
     assert status == 3
     assert "lesion empty failed" in capsys.readouterr().err
-    rows = pd.read_csv(tmp_path / "out" / "P_1_x_lesions.csv")
+    rows = pd.read_csv(tmp_path / "out" / "P_1_x-df357f1f_lesions.csv")  # df357f1f: sha256 of "P 1/x"
     assert rows["Status"].tolist()[:2] == ["ok", "ok"] and rows["Status"].iloc[2].startswith("error")
     patients = pd.read_csv(tmp_path / "out" / "patients.csv")
     assert patients["PatientID"].tolist() == ["P 1/x"] and patients["NumLesions"].iloc[0] == 2

@@ -119,6 +119,6 @@ def test_issue_usage_with_a_prejoined_clinical_table(tmp_path, reference_patient
 
 def test_bad_column_is_a_one_line_error(tmp_path, reference_patients_csv, capsys):
     assert main(["stats", "correlate", "--table", str(reference_patients_csv), "--columns", "NumLesions,Nope",
-                 "--out", str(tmp_path)]) == 1
+                 "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "mirv stats correlate: error" in err and "['Nope']" in err

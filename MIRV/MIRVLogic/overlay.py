@@ -1,7 +1,8 @@
 """3D overlay of a patient's pairwise lesion (dis)similarity: tubes between segment centroids, coloured lesions.
 
 One tube per lesion pair, its value on every tube point as the active scalar (colour through a colour
-table node, a colour legend next to it) and its radius growing with the value; the most divergent pair gets a
+table node over the fixed `MIRVLib.colour_scale.ColourScale` of the matrix PNG, a colour legend stating that
+scale next to it) and its radius growing with the value's position on that scale; the most divergent pair gets a
 translucent halo in its own model, and a pair picked in the module's matrix a white one. Lesions take the
 colour of their mean value to the other lesions. The segments' original colours and 3D opacity are kept as node
 attributes, so hiding restores them exactly — even after the scene was saved and reloaded.
@@ -18,14 +19,14 @@ import slicer
 import vtk
 from vtk.util.numpy_support import numpy_to_vtk
 
+from MIRVLib.colour_scale import COLORMAP, ColourScale
 from MIRVLogic.mrml import segment_centroids
 
-COLORMAP = "plasma"
 OVERLAY_ATTRIBUTE = "MIRV.OverlayNodeIDs"
 ORIGINAL_COLORS_ATTRIBUTE = "MIRV.OriginalSegmentColors"
 ORIGINAL_OPACITY_ATTRIBUTE = "MIRV.OriginalOpacity3D"
 PAIR_ARRAY = "PairIndex"
-HALO_COLOR = (0.0, 0.9, 1.0)  # cyan: outside the colour map, as the outline in the matrix PNG
+HALO_COLOR = (0.0, 0.9, 1.0)  # cyan: outside the colour map
 SELECTED_COLOR = (1.0, 1.0, 1.0)  # white: outside the colour map, unlike the halo; the pair picked in the matrix
 SELECTED_PAIR_ATTRIBUTE = "MIRV.SelectedPairNodeID"
 SEGMENT_OPACITY_WITH_OVERLAY = 0.45
@@ -46,12 +47,9 @@ def color_table_node(scene, name: str, colormap: str = COLORMAP, count: int = 25
     return node
 
 
-def value_colors(values: np.ndarray, low: float, high: float, colormap: str = COLORMAP) -> np.ndarray:
-    """RGB of values on the same scale as the overlay's colour table (NaN → grey)."""
-    span = high - low if high > low else 1.0
-    rgb = matplotlib.colormaps[colormap](np.clip((np.asarray(values, float) - low) / span, 0, 1))[:, :3]
-    rgb[~np.isfinite(values)] = 0.6
-    return rgb
+def legend_title(metric_label: str, scale: ColourScale) -> str:
+    """The legend's title: the metric and its fixed scale (short: the 3D view is narrow; the PNG says more)."""
+    return f"{metric_label}\nfixed scale {scale.low:.3g}–{scale.high:.3g}"
 
 
 def tube_polydata(starts: np.ndarray, ends: np.ndarray, values: np.ndarray, radii: np.ndarray,
@@ -91,8 +89,9 @@ def _model(scene, name: str, polydata: vtk.vtkPolyData):
 
 
 def show_overlay(segmentation_node, segment_ids: list[str], matrix: np.ndarray, metric_label: str,
-                 most_divergent: tuple[int, int] | None):
-    """Build the overlay for the segments ``segment_ids`` (matrix rows/columns in the same order)."""
+                 most_divergent: tuple[int, int] | None, scale: ColourScale):
+    """Build the overlay for the segments ``segment_ids`` (matrix rows/columns in the same order), coloured on
+    ``scale`` (the matrix PNG's scale)."""
     scene = segmentation_node.GetScene()
     hide_overlay(segmentation_node)
     centroids = segment_centroids(segmentation_node, segment_ids)
@@ -102,23 +101,22 @@ def show_overlay(segmentation_node, segment_ids: list[str], matrix: np.ndarray, 
     upper_i, upper_j, values = upper_i[defined], upper_j[defined], values[defined]
     if values.size == 0:
         raise ValueError("no lesion pair with a defined value: nothing to show")
-    high = float(np.nanmax(matrix)) if np.nanmax(matrix) > 0 else 1.0
     extent = np.ptp(centroids, axis=0).max() if len(centroids) > 1 else 1.0
     max_radius = max(0.012 * extent, 0.5)
-    radii = max_radius * (0.25 + 0.75 * values / high)
+    radii = max_radius * (0.25 + 0.75 * scale.fractions(values))
     polydata = tube_polydata(centroids[upper_i], centroids[upper_j], values, radii, metric_label)
-    colors = color_table_node(scene, f"MIRV {metric_label}")
+    colors = color_table_node(scene, f"MIRV {metric_label}", scale.colormap)
     model = _model(scene, f"MIRV {metric_label} overlay", polydata)
     display = model.GetDisplayNode()
     display.SetAndObserveColorNodeID(colors.GetID())
     display.SetActiveScalar(metric_label, vtk.vtkAssignAttribute.POINT_DATA)
     display.SetScalarVisibility(True)
     display.SetScalarRangeFlag(slicer.vtkMRMLDisplayNode.UseManualScalarRange)
-    display.SetScalarRange(0.0, high)
+    display.SetScalarRange(scale.low, scale.high)
     display.SetVisibility2D(False)
     legend = slicer.modules.colors.logic().AddDefaultColorLegendDisplayNode(model)
     if legend is not None:
-        legend.SetTitleText(metric_label)
+        legend.SetTitleText(legend_title(metric_label, scale))
         legend.SetLabelFormat("%.2f")
         legend.SetSize(0.12, 0.45)
         legend.SetVisibility(True)
@@ -134,13 +132,13 @@ def show_overlay(segmentation_node, segment_ids: list[str], matrix: np.ndarray, 
         halo_display.SetOpacity(0.5)
         halo_display.SetVisibility2D(False)
         nodes.append(halo_model)
-    _color_segments(segmentation_node, segment_ids, matrix, high)
+    _color_segments(segmentation_node, segment_ids, matrix, scale)
     segmentation_node.CreateClosedSurfaceRepresentation()  # lesions visible in 3D around the tube ends
     segmentation_node.SetAttribute(OVERLAY_ATTRIBUTE, json.dumps([node.GetID() for node in nodes]))
     return model
 
 
-def _color_segments(segmentation_node, segment_ids: list[str], matrix: np.ndarray, high: float) -> None:
+def _color_segments(segmentation_node, segment_ids: list[str], matrix: np.ndarray, scale: ColourScale) -> None:
     segmentation = segmentation_node.GetSegmentation()
     if segmentation_node.GetAttribute(ORIGINAL_COLORS_ATTRIBUTE) is None:  # keep the very first originals
         everything = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
@@ -155,7 +153,7 @@ def _color_segments(segmentation_node, segment_ids: list[str], matrix: np.ndarra
     with warnings.catch_warnings():  # a lesion without any defined pair has no mean: grey
         warnings.simplefilter("ignore", RuntimeWarning)
         means = np.nanmean(off_diagonal, axis=1)
-    for segment_id, rgb in zip(segment_ids, value_colors(means, 0.0, high)):
+    for segment_id, rgb in zip(segment_ids, scale.colors(means)):
         segmentation.GetSegment(segment_id).SetColor(*rgb)
 
 

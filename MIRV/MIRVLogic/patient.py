@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,19 +20,22 @@ import numpy as np
 import pandas as pd
 import slicer
 
-from MIRVLib.cohort import CohortResult, safe_file_stem, score_cohort
+from MIRVLib import matrix_figure, patient_report
+from MIRVLib.cohort import CohortResult, score_cohort
+from MIRVLib.colour_scale import ColourScale, colour_scale
 from MIRVLib.extraction import extract_patient
+from MIRVLib.file_names import file_stem
 from MIRVLib.lesion_table import LESION_ID, METADATA_COLUMNS, PATIENT_ID, SEGMENT_ID, SITE, STATUS, STATUS_OK, \
     VOLUME_FEATURE, LesionTable
-from MIRVLib.metrics import PAIR_SEPARATOR, PatientMIRV
+from MIRVLib.metrics import PatientMIRV
+from MIRVLib import quantities
 from MIRVLib.provenance import atomic_write_csv, atomic_write_json, provenance_record
 from MIRVLib.reduction import FeatureReduction
 from MIRVLib.resources import model_path
-from MIRVLib.response import FOLLOW_UP, matched_volumes, volume_response
-from MIRVLogic import figures, overlay
+from MIRVLib.response import matched_volumes, volume_response
+from MIRVLogic import overlay
 from MIRVLogic.extraction_job import ExtractionCancelled, ExtractionJob  # noqa: F401  (MIRVLogic.ExtractionCancelled)
 from MIRVLogic.mrml import lesions_from_segmentation, segment_centroids, segment_ids, sitk_image_from_volume
-from MIRVLogic.report import write_patient_report
 from MIRVLogic.sites import segment_site, set_segment_site
 from MIRVLogic.tables import dataframe_from_table_node, result_table_node, update_table_node
 
@@ -82,10 +84,6 @@ def _load_model(model: str | os.PathLike[str] | FeatureReduction | None) -> Feat
     return FeatureReduction.load(model_path(model or DEFAULT_MODEL))
 
 
-def _safe_site(site: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", site.strip()).strip("_") or "unknown"
-
-
 @dataclass
 class MIRVResult:
     """One patient's MIRV: the patients.csv row (``summary``), matrices as table nodes, lesions and sites."""
@@ -103,6 +101,7 @@ class MIRVResult:
     failedLesions: list[tuple[str, str, str]] = field(default_factory=list)
     model: str = DEFAULT_MODEL  # shipped model name or model file the patient was scored with
     followUpTableNode: Any = None
+    colourScaleMode: str = "full"  # one of `MIRVLib.options.SCALE_MODES`
 
     def matrix(self, metric: str = "dissimilarity") -> pd.DataFrame:
         return self.mirv.frame(metric)
@@ -110,69 +109,37 @@ class MIRVResult:
     def matrixTableNode(self, metric: str = "dissimilarity"):
         return self.dissimilarityTableNode if metric == "dissimilarity" else self.distanceTableNode
 
-    def heatmap(self, metric: str = "dissimilarity") -> figures.Heatmap:
+    def colourScale(self, metric: str = "dissimilarity") -> ColourScale:
+        """The fixed colour scale of ``metric`` for this model (`MIRVLib.colour_scale`), shared by the matrix
+        PNG, the module's matrix table and the 3D overlay."""
+        return colour_scale(metric, self.cohort.reduction, self.colourScaleMode)
+
+    def heatmap(self, metric: str = "dissimilarity") -> matrix_figure.Heatmap:
         """The matrix as coloured, labelled cells (the module's interactive table; same colours as the PNG)."""
-        return figures.heatmap(self.matrix(metric))
+        return matrix_figure.heatmap(self.matrix(metric), self.colourScale(metric))
 
     @property
     def warnings(self) -> list[str]:
         """What the scoring warned about (cohort and patient level), shown under the readout."""
-        return list(dict.fromkeys([*self.cohort.warnings, *self.mirv.warnings]))
+        row = [w for w in str(self.summary.get("Warnings") or "").split(" ; ") if w]
+        return list(dict.fromkeys([*self.cohort.warnings, *row, *self.mirv.warnings]))
 
     def mostDivergentPair(self, metric: str = "dissimilarity") -> tuple[str, str] | None:
-        pair = self.summary.get(f"MostDivergentPair{metric.capitalize()}") or ""
-        return tuple(pair.split(PAIR_SEPARATOR, 1)) if pair else None
+        return patient_report.most_divergent_pair(self.summary, metric)
 
     @property
     def siteCounts(self) -> dict[str, int]:
-        sites = self.lesions[SITE].fillna("").replace("", "unknown")
-        return {site: int(count) for site, count in sites.value_counts().sort_index().items()}
+        return patient_report.site_counts(self.lesions[SITE])
 
     def exportRow(self, patientID: str | None = None) -> dict[str, Any]:
-        """The patients.csv row plus the number of sites and lesions per site."""
-        row = dict(self.summary)
-        row[PATIENT_ID] = patientID or self.patientID
-        counts = self.siteCounts
-        row["NumSites"] = len([s for s in counts if s != "unknown"])
-        for site, count in counts.items():
-            row[f"NumLesions_{_safe_site(site)}"] = count
-        return row
+        """The patients.csv row, as `mirv cohort` writes it (site counts included: the segments carry sites)."""
+        return {**self.summary, PATIENT_ID: patientID or self.patientID}
 
     def readout(self) -> str:
         """The readout panel as text, with units (also what the headless scripts print)."""
-        s = self.summary
-
-        def number(key: str, digits: int = 3) -> str:
-            value = s.get(key)
-            return "n/a" if value is None or pd.isna(value) else f"{float(value):.{digits}f}"
-
-        features = len(self.cohort.reduction.selected)
-        lines = [f"Patient {self.patientID}: {s['NumLesions']} lesions in {len(self.siteCounts)} site(s) "
-                 f"({', '.join(f'{k} {v}' for k, v in self.siteCounts.items())})"]
-        if s.get("MIRVUndefinedReason"):
-            lines.append(f"MIRV undefined: {s['MIRVUndefinedReason']}")
-        lines += [
-            f"MIRV(max) cosine dissimilarity {number('MIRVMaxDissimilarity')} "
-            f"(mean {number('MIRVMeanDissimilarity')}; unitless, 0 = same direction … 2 = opposite); "
-            f"percentile in the model's reference cohort {number('MIRVMaxDissimilarityPercentile', 0)}",
-            f"MIRV(max) Euclidean distance {number('MIRVMaxDistance', 2)} (mean {number('MIRVMeanDistance', 2)}; "
-            f"SD units of the model's {features} z-scored features); "
-            f"percentile {number('MIRVMaxDistancePercentile', 0)}",
-            f"Most divergent pair: {s.get('MostDivergentPairDissimilarity') or 'n/a'} (dissimilarity), "
-            f"{s.get('MostDivergentPairDistance') or 'n/a'} (distance)",
-            f"Baseline tumour volume: total {number('BaselineVolumeTotal', 0)} mm³, "
-            f"range {number('BaselineVolumeRange', 0)} mm³",
-        ]
-        if self.lesionChanges is not None:
-            lines.append(f"Follow-up: Δ Volume {number('VolumeChangeRange', 1)} percentage points, complete "
-                         f"tumour response {'yes' if s.get('CompleteTumorResponse') == 1 else 'no'}")
-            for change in self.lesionChanges.itertuples(index=False):
-                value = "n/a" if pd.isna(change.PercentChange) else f"{change.PercentChange:+.1f} %"
-                lines.append(f"  {change.LesionID}: {value} ({change.Status})")
-        for patient_id, lesion_id, reason in self.failedLesions:
-            lines.append(f"Lesion {lesion_id} left out: {reason}")
-        lines += [f"Warning: {warning}" for warning in self.warnings]
-        return "\n".join(lines)
+        return patient_report.readout(self.patientID, self.summary, self.siteCounts,
+                                      len(self.cohort.reduction.selected), self.lesionChanges, self.failedLesions,
+                                      self.warnings)
 
 
 class MIRVLogic:
@@ -269,10 +236,12 @@ class MIRVLogic:
 
     # ----- MIRV -----
     def computeMIRV(self, featureTableNode, model: str | os.PathLike[str] | FeatureReduction | None = None,
-                    followUpTableNode=None) -> MIRVResult:
+                    followUpTableNode=None, strict: bool = False) -> MIRVResult:
         """Score the patient with a fitted model (default: the shipped SARC021 ``paper`` model) via `score_cohort`.
 
         With a follow-up feature table, lesions are matched by name and the volumetric response enters the row.
+        The extraction's preset and the lesion sites are checked against the model (`MIRVLib.applicability`):
+        a mismatch is a warning, with ``strict`` an error.
         """
         frame = self.featureFrame(featureTableNode)
         patients = list(dict.fromkeys(frame[PATIENT_ID].astype(str))) if PATIENT_ID in frame else []
@@ -283,7 +252,8 @@ class MIRVLogic:
         volumes = None
         if followUpTableNode is not None:
             volumes = self._volumeTable(frame, self.featureFrame(followUpTableNode))
-        cohort = score_cohort(table, reduction, volumes)
+        cohort = score_cohort(table, reduction, volumes, extraction_preset=self.provenance(featureTableNode).get("preset"),
+                              strict=strict)
         patient = cohort.mirv[0]
         summary = cohort.patients.iloc[0].to_dict()
         summary = {k: (None if isinstance(v, type(pd.NA)) else v) for k, v in summary.items()}
@@ -307,7 +277,8 @@ class MIRVLogic:
 
     def _resultNode(self, name: str, frame: pd.DataFrame):
         """A result table node, reused on a re-run (by name and MIRV role) so the scene holds one copy."""
-        return result_table_node(self.scene, name, frame, "MIRV.Result", "1")
+        return result_table_node(self.scene, name, frame, "MIRV.Result", "1", quantities.descriptions(frame.columns),
+                                 quantities.units(frame.columns))
 
     # ----- follow-up -----
     @staticmethod
@@ -325,7 +296,8 @@ class MIRVLogic:
         return matched_volumes(str(baseline[PATIENT_ID].iloc[0]), volumes(baseline), volumes(follow_up))
 
     def computeResponse(self, baselineTableNode, followUpTableNode) -> dict[str, Any]:
-        """Per-lesion % volume change, Δ Volume and complete tumour response (`MIRVLib.response`)."""
+        """Per-lesion % volume change, the spread of those changes, the total-burden change and complete tumour
+        response (`MIRVLib.response`)."""
         volumes = self._volumeTable(self.featureFrame(baselineTableNode), self.featureFrame(followUpTableNode))
         changes, patients = volume_response(volumes)
         row = patients.iloc[0]
@@ -333,9 +305,10 @@ class MIRVLogic:
         return {
             "lesions": changes,
             "VolumeChangeRange": float(row["VolumeChangeRange"]),
+            "TotalBurdenChangePercent": float(row["TotalBurdenChangePercent"]),
             "CompleteTumorResponse": int(row["CompleteTumorResponse"]),
             "BaselineVolumeTotal": float(row["BaselineVolumeTotal"]),
-            "FollowUpVolumeTotal": float(np.nansum(volumes[FOLLOW_UP])),
+            "FollowUpVolumeTotal": float(row["FollowUpVolumeTotal"]),
             "tableNode": node,
         }
 
@@ -361,7 +334,7 @@ class MIRVLogic:
         names = list(result.lesions[LESION_ID])
         most = (names.index(pair[0]), names.index(pair[1])) if pair else None
         return overlay.show_overlay(segmentationNode, self.lesionSegmentIDs(segmentationNode, result), matrix,
-                                    METRICS[metric], most)
+                                    METRICS[metric], most, result.colourScale(metric))
 
     @staticmethod
     def hideDissimilarityOverlay(segmentationNode) -> None:
@@ -422,7 +395,7 @@ class MIRVLogic:
         hashed into the provenance, by default the files the CT(s) and segmentation(s) were loaded from.
         """
         out = Path(folder)
-        stem = safe_file_stem(result.patientID)
+        stem = file_stem(result.patientID)
         extraction = self.provenance(result.featureTableNode)
         follow_up = self.provenance(result.followUpTableNode) if result.followUpTableNode is not None else None
         if inputs is None:
@@ -430,11 +403,10 @@ class MIRVLogic:
             if follow_up is not None:
                 inputs.update(followUpImage=follow_up.get("volumeFile"), followUpLesions=follow_up.get("segmentationFile"))
         inputs = {role: Path(path) for role, path in inputs.items() if path and Path(path).is_file()}
-        written, images = [], {}
-        for metric, label in METRICS.items():
-            written.append(atomic_write_csv(out / f"{stem}_{metric}.csv", result.matrix(metric).rename_axis(LESION_ID),
-                                            index=True))
-            images[f"{label} matrix"] = self.saveMatrixImage(result, out / f"{stem}_{metric}.png", metric)
+        written = [atomic_write_csv(out / f"{stem}_{metric}.csv", result.matrix(metric).rename_axis(LESION_ID),
+                                    index=True) for metric in METRICS]
+        images = patient_report.save_matrix_figures(out, stem, result.mirv, result.cohort.reduction,
+                                                    self._lesionSites(result), result.summary, result.colourScaleMode)
         if result.lesionChanges is not None:
             written.append(atomic_write_csv(out / f"{stem}_volume_changes.csv", result.lesionChanges))
         images.update({caption: Path(path) for caption, path in (pictures or {}).items()})
@@ -448,16 +420,25 @@ class MIRVLogic:
         })
         written.append(atomic_write_json(out / f"{stem}_provenance.json", provenance))
         written += list(images.values())
-        written.append(write_patient_report(out / f"{stem}_report.html", result, images, provenance))
+        lesions = result.lesions.copy()
+        if result.lesionChanges is not None:
+            changes = result.lesionChanges.set_index(LESION_ID)[["PercentChange", "Status"]]
+            lesions = lesions.join(changes.rename(columns={"Status": "FollowUp"}), on=LESION_ID)
+        section = patient_report.patient_section(result.patientID, result.readout(), images, lesions,
+                                                 result.exportRow())
+        written.append(patient_report.write_report(out / f"{stem}_report.html", f"MIRV — patient {result.patientID}",
+                                                   "", [section], provenance))
         return written
 
+    @staticmethod
+    def _lesionSites(result: MIRVResult) -> dict[str, str]:
+        return dict(zip(result.lesions[LESION_ID], result.lesions[SITE]))
+
     def saveMatrixImage(self, result: MIRVResult, path: str | os.PathLike[str], metric: str = "dissimilarity") -> Path:
-        """The N×N matrix as a colour-coded, value-annotated PNG (most divergent pair outlined)."""
-        sites = dict(zip(result.lesions[LESION_ID], result.lesions[SITE]))
-        label = METRICS[metric]
-        title = f"Patient {result.patientID}: pairwise {label.lower()}"
-        return figures.save_matrix_png(path, result.matrix(metric), title, label, sites,
-                                       result.mostDivergentPair(metric))
+        """The N×N matrix as a colour-coded, value-annotated PNG on the fixed colour scale (most divergent pair
+        outlined) — the figure `mirv cohort --figures` writes."""
+        return patient_report.save_matrix_figure(path, result.mirv, metric, result.cohort.reduction,
+                                                 self._lesionSites(result), result.summary, result.colourScaleMode)
 
     def exportPatientRow(self, result: MIRVResult, csvPath: str | os.PathLike[str], patientID: str | None = None,
                          tableNode=None) -> pd.DataFrame:

@@ -76,15 +76,16 @@ def new_table_node(scene, name: str, frame: pd.DataFrame, descriptions: Mapping[
     return node
 
 
-def result_table_node(scene, name: str, frame: pd.DataFrame, attribute: str, value: str):
+def result_table_node(scene, name: str, frame: pd.DataFrame, attribute: str, value: str,
+                      descriptions: Mapping[str, str] | None = None, units: Mapping[str, str] | None = None):
     """The table node of a result: the node named ``name`` whose ``attribute`` is ``value``, updated (a re-run
     keeps one copy in the scene), or a new one so marked."""
     collection = scene.GetNodesByClassByName("vtkMRMLTableNode", name)
     for index in range(collection.GetNumberOfItems()):
         node = collection.GetItemAsObject(index)
         if node.GetAttribute(attribute) == value:
-            update_table_node(node, frame)
+            update_table_node(node, frame, descriptions, units)
             return node
-    node = new_table_node(scene, name, frame)
+    node = new_table_node(scene, name, frame, descriptions, units)
     node.SetAttribute(attribute, value)
     return node

@@ -112,7 +112,7 @@ def load_timepoint(scene, image: Path, lesions: Path, sites: Path | None) -> tup
 
 
 def run_patient(args: argparse.Namespace, scene, application_logic, logic) -> int:
-    from MIRVLib.cohort import safe_file_stem
+    from MIRVLib.file_names import file_stem
     from MIRVLib.provenance import atomic_write_csv
     from MIRVLogic import DEFAULT_MODEL
     from MIRVLogic.headless import render_3d
@@ -120,7 +120,7 @@ def run_patient(args: argparse.Namespace, scene, application_logic, logic) -> in
     patient_id = args.patient_id or _stem(args.image)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    stem = safe_file_stem(patient_id)
+    stem = file_stem(patient_id)
 
     def progress(done: int, total: int, name: str) -> None:
         print(f"  lesion {done}/{total}: {name}", flush=True)

@@ -18,6 +18,8 @@ from pathlib import Path
 import pandas as pd
 import SimpleITK as sitk
 
+from MIRVLib.lesion_table import nul_lines
+
 REQUIRED_COLUMNS = ("PatientID", "Image", "Lesions")
 OPTIONAL_COLUMNS = ("FollowUpImage", "FollowUpLesions", "Sites")
 
@@ -56,6 +58,9 @@ def read_manifest(path: str | os.PathLike[str], *, check_images: bool = True) ->
     path = Path(path)
     if not path.is_file():
         raise ManifestError(path, [f"file not found: {path}"])
+    nul = nul_lines(path)
+    if nul:
+        raise ManifestError(path, [f"line {line}: NUL character (IDs and paths would be cut at it)" for line in nul])
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:

@@ -26,6 +26,7 @@ from MIRVLib.provenance import (atomic_write_csv, atomic_write_json, atomic_writ
 from MIRVLib.reduction import FeatureReduction, ModelError, ReductionSettings
 from MIRVLib.resources import model_path
 from MIRVLib.options import DEFAULT_ENGINE
+from MIRVLib.output_checks import check_output_folder, folder_lock
 from MIRVLib.response import FOLLOW_UP, VolumeTableError, matched_volumes
 
 EXIT_OK, EXIT_FAILURES = 0, 3
@@ -97,49 +98,50 @@ def run_batch(
 
     preset_file = Path(check_preset(preset, engine).path)
     rows = read_manifest(manifest)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    settings = extraction_settings(preset_file, engine)
-    store = ResultStore(out, hash_settings(settings))
-    outcome = BatchOutcome(out)
-    transient: dict[str, PatientResult] = {}
-    reused: dict[str, PatientResult] = {}
+    out = check_output_folder(out, [manifest])
+    with folder_lock(out):  # a second run into this folder is refused, not allowed to clean up our files
+        settings = extraction_settings(preset_file, engine)
+        store = ResultStore(out, hash_settings(settings))
+        outcome = BatchOutcome(out)
+        transient: dict[str, PatientResult] = {}
+        reused: dict[str, PatientResult] = {}
 
-    todo: list[ManifestRow] = []
-    for row in rows:
-        stored = store.load(row) if resume else None
-        if stored is not None and not (retry_failed and stored.failed):
-            reused[row.patient_id] = stored
-            outcome.reused.append(row.patient_id)
-        else:
-            todo.append(row)
-    notify = progress or (lambda *_: None)
-    notify("start", "", {"patients": len(rows), "todo": len(todo), "reused": len(outcome.reused)})
+        todo: list[ManifestRow] = []
+        for row in rows:
+            stored = store.load(row) if resume else None
+            if stored is not None and not (retry_failed and stored.failed):
+                reused[row.patient_id] = stored
+                outcome.reused.append(row.patient_id)
+            else:
+                todo.append(row)
+        notify = progress or (lambda *_: None)
+        notify("start", "", {"patients": len(rows), "todo": len(todo), "reused": len(outcome.reused)})
 
-    def on_patient(row: ManifestRow, result: PatientResult) -> None:
-        if result.transient:
-            transient[row.patient_id] = result
-        else:
-            store.save(row, result)
-        outcome.computed.append(row.patient_id)
-        notify("patient", row.patient_id, {"failed": result.failed, "lesions": len(result.lesions)})
+        def on_patient(row: ManifestRow, result: PatientResult) -> None:
+            if result.transient:
+                transient[row.patient_id] = result
+            else:
+                store.save(row, result)
+            outcome.computed.append(row.patient_id)
+            notify("patient", row.patient_id, {"failed": result.failed, "lesions": len(result.lesions)})
 
-    if todo:
-        volume_preset = follow_up_preset(preset_file, out) if any(r.follow_up_image for r in todo) else None
-        outcome.engine = extract(
-            todo, str(preset_file), on_patient=on_patient, jobs=jobs, scheduler=scheduler,
-            follow_up_preset=str(volume_preset) if volume_preset else None, engine=engine,
-            on_lesion=lambda row: notify("lesion", str(row.get("PatientID", "")), row),
-        )
-    # Only stored (complete) patients are scored; one cut short by a lost worker only reports its failure.
-    # Reused patients were loaded above; the others are read back from the store they were just saved to.
-    loaded = (reused.get(row.patient_id) or store.load(row) for row in rows)
-    results = [result for result in loaded if result is not None]
-    lost = [failure for row in rows if row.patient_id in transient for failure in transient[row.patient_id].failures]
-    notify("score", "", {})
-    write_outputs(out, rows, results, lost, model=model, fit=fit, preset_file=preset_file, settings=settings,
-                  outcome=outcome, manifest=Path(manifest))
-    return outcome
+        if todo:
+            volume_preset = follow_up_preset(preset_file, out) if any(r.follow_up_image for r in todo) else None
+            outcome.engine = extract(
+                todo, str(preset_file), on_patient=on_patient, jobs=jobs, scheduler=scheduler,
+                follow_up_preset=str(volume_preset) if volume_preset else None, engine=engine,
+                on_lesion=lambda row: notify("lesion", str(row.get("PatientID", "")), row),
+            )
+        # Only stored (complete) patients are scored; one cut short by a lost worker only reports its failure.
+        # Reused patients were loaded above; the others are read back from the store they were just saved to.
+        loaded = (reused.get(row.patient_id) or store.load(row) for row in rows)
+        results = [result for result in loaded if result is not None]
+        lost = [failure for row in rows if row.patient_id in transient
+                for failure in transient[row.patient_id].failures]
+        notify("score", "", {})
+        write_outputs(out, rows, results, lost, model=model, fit=fit, preset_file=preset_file, settings=settings,
+                      outcome=outcome, manifest=Path(manifest))
+        return outcome
 
 
 def cohort_volumes(results: list[PatientResult]) -> pd.DataFrame | None:

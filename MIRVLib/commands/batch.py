@@ -1,8 +1,8 @@
 """`mirv batch`: a whole cohort from a manifest — resumable, failure-tolerant, local or on a Dask cluster.
 
 Exit codes: 0 nothing failed; 1 Dask is missing, or its scheduler cannot be reached or has no workers;
-2 the manifest or options are invalid (nothing was run); 3 the run finished but some patients or lesions
-failed (listed in ``DIR/failures.csv``).
+2 the manifest, options or ``--out`` are unusable, or another run holds ``--out`` (nothing was run); 3 the
+run finished but some patients or lesions failed (listed in ``DIR/failures.csv``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from tqdm import tqdm
 
 EXIT_NO_ENGINE, EXIT_INVALID = 1, 2
+EXIT_NOTHING_WRITTEN = 1  # the cohort outputs could not be written
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Manifest CSV columns: PatientID, Image, Lesions [, FollowUpImage, FollowUpLesions, Sites]; "
         "relative paths resolve against the manifest's folder. Writes DIR/lesions.csv, patients.csv, "
         "failures.csv, matrices/, model.json, provenance.json and one stored result per patient (DIR/patients/). "
-        "Exit code 0: nothing failed; 1: Dask missing or scheduler unreachable; 2: invalid manifest; "
+        "Exit code 0: nothing failed; 1: Dask missing or scheduler unreachable; 2: invalid manifest or --out, "
+        "or another run writing into --out; "
         "3: some patients or lesions failed.",
     )
     parser.add_argument("--manifest", required=True, help="cohort manifest CSV")
@@ -87,25 +89,30 @@ def run(args: argparse.Namespace) -> int:
     from MIRVLib.batch.pipeline import run_batch
     from MIRVLib.batch.runner import EngineError
     from MIRVLib.extraction import PresetError
+    from MIRVLib.output_checks import OutputError
     from MIRVLib.reduction import ReductionSettings
+    from MIRVLib.worker_processes import capped_jobs
 
     try:
-        if args.jobs < 1:
-            raise ValueError("--jobs must be >= 1")
         fit = ReductionSettings(preset=args.fit, **reduction_thresholds(args))
+        jobs = capped_jobs(args.jobs, "mirv batch")
     except ValueError as error:
         print(f"mirv batch: error: {error}", file=sys.stderr)
         return EXIT_INVALID
     try:
         outcome = run_batch(args.manifest, args.out, preset=args.preset, model=args.model, fit=fit,
-                            jobs=args.jobs, scheduler=args.scheduler, resume=args.resume,
+                            jobs=jobs, scheduler=args.scheduler, resume=args.resume,
                             retry_failed=args.retry_failed, progress=ProgressBar(), engine=args.engine)
-    except (ManifestError, PresetError, FileNotFoundError) as error:
+    except (ManifestError, PresetError, OutputError, FileNotFoundError) as error:
         print(f"mirv batch: error: {error}", file=sys.stderr)
         return EXIT_INVALID
     except EngineError as error:
         print(f"mirv batch: error: {error}", file=sys.stderr)
         return EXIT_NO_ENGINE
+    except OSError as error:  # e.g. a full disk: stored patients are complete files, --resume continues
+        print(f"mirv batch: error: cannot write {error.filename or args.out}: {error.strerror or error}",
+              file=sys.stderr)
+        return EXIT_NOTHING_WRITTEN
     failures = outcome.failures
     print(f"{len(outcome.computed)} patient(s) computed, {len(outcome.reused)} reused; "
           f"{failures['PatientID'].nunique() if len(failures) else 0} with failures; wrote {outcome.out}")

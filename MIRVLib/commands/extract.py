@@ -42,27 +42,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from MIRVLib.worker_processes import start_fork_server, stop_fork_server
+    from MIRVLib.worker_processes import capped_jobs, start_fork_server, stop_fork_server
 
+    try:
+        args.jobs = capped_jobs(args.jobs, "mirv extract")
+    except ValueError as error:
+        print(f"mirv extract: {error}", file=sys.stderr)
+        return 2
     start_fork_server(args.jobs)  # first: worker imports overlap with this process's imports and reading
     from tqdm import tqdm
 
     from MIRVLib.extraction import STATUS, PresetError, check_preset, extract_patient, read_patient
     from MIRVLib.lesions import default_patient_id
+    from MIRVLib.output_checks import OutputError, check_output_file
     from MIRVLib.provenance import atomic_write_json, provenance_record
 
-    if args.jobs < 1:
-        print("mirv extract: --jobs must be at least 1", file=sys.stderr)
-        return 2
     image_path, lesions_path, out = Path(args.image), Path(args.lesions), Path(args.out)
     patient_id = args.patient_id if args.patient_id is not None else default_patient_id(image_path)
     try:
+        check_output_file(out, [image_path, lesions_path, args.names, args.sites])
+        check_output_file(out.with_name(out.name + PROVENANCE_SUFFIX), [image_path, lesions_path])
         preset = check_preset(args.preset, args.engine)
         prepared, lesions = read_patient(
             image_path, lesions_path, preset, patient_id, args.engine, names_csv=args.names, sites_csv=args.sites,
             split_components=args.split_components, min_voxels=args.min_voxels,
         )
-    except PresetError as error:
+    except (PresetError, OutputError) as error:
         print(f"mirv extract: {error}", file=sys.stderr)
         return 2
     except (FileNotFoundError, ValueError) as error:
@@ -77,15 +82,20 @@ def run(args: argparse.Namespace) -> int:
             bar.update(done - bar.n)
         result = extract_patient(prepared, lesions, preset, patient_id, args.jobs, progress, args.ith)
     stop_fork_server()  # workers are done; its shutdown must not delay the end of this command
-    result.write_csv(out)
-    record = provenance_record(
-        inputs={"lesions": lesions_path, **({"names": args.names} if args.names else {}),
-                **({"sites": args.sites} if args.sites else {})},
-        parameter_file=preset.path, preset=preset.name,
-        extra={"command": "mirv extract", "arguments": vars(args) | {"func": None}, "output": str(out),
-               "extraction": result.provenance},
-    )
-    atomic_write_json(out.with_name(out.name + PROVENANCE_SUFFIX), record)
+    try:
+        result.write_csv(out)
+        record = provenance_record(
+            inputs={"lesions": lesions_path, **({"names": args.names} if args.names else {}),
+                    **({"sites": args.sites} if args.sites else {})},
+            parameter_file=preset.path, preset=preset.name,
+            extra={"command": "mirv extract", "arguments": vars(args) | {"func": None}, "output": str(out),
+                   "extraction": result.provenance},
+        )
+        atomic_write_json(out.with_name(out.name + PROVENANCE_SUFFIX), record)
+    except OSError as error:  # e.g. the disk filled up: no partial file, and no table without its provenance
+        out.unlink(missing_ok=True)
+        print(f"mirv extract: cannot write {error.filename or out}: {error.strerror or error}", file=sys.stderr)
+        return 1
     failed = result.failed
     for row in failed:
         print(f"mirv extract: patient {patient_id}, lesion '{row['LesionID']}': {row[STATUS]}", file=sys.stderr)

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     from MIRVLib.extraction import PresetError, check_preset
     from MIRVLib.lesions import load_image, load_lesions
+    from MIRVLib.output_checks import check_output_file
     from MIRVLib.provenance import atomic_write_csv, atomic_write_json, atomic_write_text, provenance_record
     from MIRVLib.robustness import run_robustness
     from MIRVLib.worker_processes import start_fork_server, stop_fork_server
@@ -58,12 +59,13 @@ def run(args: argparse.Namespace) -> int:
             rows = list(manifest[["PatientID", "Image", "Lesions"]].itertuples(index=False, name=None))
         else:
             rows = [(args.patient_id, args.image, args.lesions)]
+        check_output_file(args.out, [args.cases, *(path for _, *paths in rows for path in paths)])
         cases, inputs = [], {}
         for patient_id, image_path, lesions_path in rows:
             image = load_image(image_path)
             cases.append((patient_id, image, load_lesions(lesions_path, reference_image=image)))
             inputs[f"{patient_id}:image"], inputs[f"{patient_id}:lesions"] = image_path, lesions_path
-    except (FileNotFoundError, ValueError) as error:  # PresetError included
+    except (FileNotFoundError, ValueError) as error:  # PresetError and OutputError included
         print(f"mirv robustness: {error}", file=sys.stderr)
         return 2
     with tqdm(total=len(cases) * 3, unit="extraction", disable=args.no_progress, file=sys.stderr) as bar:

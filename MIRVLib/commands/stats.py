@@ -114,8 +114,11 @@ def _survival_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace):
+    """The joined tables, after ``--out`` is checked (not an input, a writable folder): before any work."""
+    from MIRVLib.output_checks import check_output_folder
     from MIRVLib.stats.join import load_tables
 
+    check_output_folder(args.out, args.table)
     table = load_tables(args.table, args.id, _names(args.derive), _pairs(args.type, "--type"))
     inputs = {f"table{i + 1}": path for i, path in enumerate(args.table)}
     if len(table.unmatched):
@@ -125,15 +128,24 @@ def _load(args: argparse.Namespace):
 
 
 def _guarded(name: str, body) -> int:
-    """One error line naming the problem instead of a traceback; exit code 1."""
+    """One error line naming the problem instead of a traceback: exit code 2 for unusable input (tables,
+    columns, model, --out), 1 when the analysis itself cannot be done on the data or its output not written."""
     from MIRVLib.lesion_table import LesionTableError
     from MIRVLib.reduction import ModelError
     from MIRVLib.stats.analyses import AnalysisOutput
+    from MIRVLib.stats.cox import CoxFitError
 
     try:
         output = body()
+    except CoxFitError as error:
+        print(f"mirv stats {name}: error: {error}", file=sys.stderr)
+        return 1
     except (FileNotFoundError, ValueError, LesionTableError, ModelError) as error:
         print(f"mirv stats {name}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # e.g. a full disk
+        print(f"mirv stats {name}: error: cannot write {error.filename or '--out'}: {error.strerror or error}",
+              file=sys.stderr)
         return 1
     if isinstance(output, AnalysisOutput):
         files = [f"{s}.csv" for s in output.tables] + [p.name for p in output.figures]

@@ -7,7 +7,6 @@ means the same thing wherever it was made. File names are fixed per analysis (``
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from MIRVLib.file_names import file_stem
 from MIRVLib.lesion_table import LESION_ID, PATIENT_ID, SITE, LesionTable
 from MIRVLib.provenance import atomic_write_csv, atomic_write_json, provenance_record, sha256_frame
 from MIRVLib.reduction import FeatureReduction, ReductionSettings
@@ -44,11 +44,6 @@ class AnalysisOutput:
 
     def table_path(self, stem: str) -> Path:
         return self.out_dir / f"{stem}.csv"
-
-
-def safe_name(text: str) -> str:
-    """A column or subgroup name usable inside a file name."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_") or "_"
 
 
 def _write(
@@ -121,7 +116,7 @@ def run_km(table: AnalysisTable, duration: str, event: str, metrics: Sequence[st
     output = AnalysisOutput("km", Path(out_dir))
     output.tables["km_logrank"] = result.table
     for curve in result.curves:
-        path = output.out_dir / f"km_{safe_name(curve.metric)}_{safe_name(curve.subgroup)}.png"
+        path = output.out_dir / f"km_{file_stem(curve.metric)}_{file_stem(curve.subgroup)}.png"
         output.figures.append(figures.save_figure(figures.km_plot(curve, duration_label or duration), path))
     parameters = {"duration": duration, "event": event, "metrics": list(metrics), "group_by": group_by,
                   "cutoff": dict(cutoff) if isinstance(cutoff, Mapping) else cutoff, "univariable_cox": univariable_cox}
@@ -135,7 +130,7 @@ def run_compare(table: AnalysisTable, metrics: Sequence[str], group: str, out_di
     output = AnalysisOutput("compare", Path(out_dir))
     output.tables.update(compare_kruskal=tests, compare_groups=levels)
     for _, row in tests.iterrows():
-        path = output.out_dir / f"compare_{safe_name(row['metric'])}_by_{safe_name(group)}.png"
+        path = output.out_dir / f"compare_{file_stem(row['metric'])}_by_{file_stem(group)}.png"
         output.figures.append(figures.save_figure(figures.box_plot(table.frame, row["metric"], group, row["p"]), path))
     return _write(output, table, [*metrics, group], {"metrics": list(metrics), "group": group}, inputs,
                   {"method": "scipy.stats.kruskal; BH over metrics"})

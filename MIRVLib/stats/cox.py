@@ -8,6 +8,7 @@ formula convention ``VAR[T.level]`` so the table reads like R/statsmodels output
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,10 +16,25 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter
-from lifelines.exceptions import ConvergenceError
+from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 from lifelines.statistics import proportional_hazard_test
 
 from MIRVLib.stats.join import complete_cases, numeric_columns, require_columns
+
+log = logging.getLogger(__name__)
+
+
+class CoxFitError(ValueError):
+    """The data are usable but the Cox model cannot be estimated on them (no convergence, separation)."""
+
+
+def _separated(fitter: CoxPHFitter) -> list[str]:
+    """Covariates whose hazard-ratio confidence interval reaches 0 or infinity in floating point: the
+    likelihood has no finite maximum along them ((quasi-)complete separation), so the fit only stopped
+    somewhere on the way (HR 4e8, CI 0..inf) instead of estimating anything."""
+    ci = fitter.summary[["exp(coef) lower 95%", "exp(coef) upper 95%"]]
+    bad = ~np.isfinite(ci).all(axis=1) | (ci["exp(coef) lower 95%"] <= 0) | (ci["exp(coef) upper 95%"] == np.inf)
+    return [str(c) for c in ci.index[bad]]
 
 
 def parse_interactions(terms: Sequence[str]) -> list[tuple[str, ...]]:
@@ -167,8 +183,18 @@ def fit_cox(
         except ConvergenceError as error:
             sparse = [c for c in design.columns if (design.frame[c] != 0).sum() <= 2]
             hint = f"; design column(s) with ≤ 2 non-zero patients: {sparse}" if sparse else ""
-            raise ValueError(f"cox: the model did not converge ({str(error).split('.')[0]}){hint}; "
-                             "merge rare levels, drop terms or use a penalizer (e.g. 0.1)") from error
+            raise CoxFitError(f"cox: the model did not converge ({str(error).split('.')[0]}){hint}; "
+                              "merge rare levels, drop terms or use a penalizer (e.g. 0.1)") from error
+    convergence = sorted({str(w.message).strip() for w in caught if issubclass(w.category, ConvergenceWarning)})
+    for message in convergence:
+        log.warning("cox: lifelines: %s", message)
+    separated = _separated(fitter)
+    if separated and not penalizer:
+        raise CoxFitError(
+            f"cox: (quasi-)complete separation on {separated}: the hazard ratio estimate diverges "
+            f"(HR {', '.join(f'{np.exp(fitter.params_[c]):.3g}' for c in separated)}) and its confidence "
+            "interval is meaningless; drop or merge those terms, or give --penalizer (e.g. 0.1)"
+        )
     summary = fitter.summary.reset_index()
     model = {
         "n": int(len(design.frame)),

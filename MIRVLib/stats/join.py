@@ -23,7 +23,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     try:
         frame = pd.read_csv(path, encoding="utf-8-sig")
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as error:
+    except (OSError, pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
         raise ValueError(f"cannot read table {path}: {error}") from error
     frame.columns = [str(c).strip() for c in frame.columns]
     frame.attrs["source"] = str(path)

@@ -1,0 +1,78 @@
+"""The MIRV model file's schema, checked before a model is used, naming the file and the field.
+
+A model is trusted to z-score every lesion of a patient, so a damaged one must not be half-used: without
+this check ``features: []`` made the reduction quietly re-fit (while provenance said ``fitted: false``), a
+NaN mean emptied every MIRV, a negative std was treated as 1, a JSON list raised AttributeError and text
+where numbers belong gave a bare conversion error. :func:`model_problems` lists every problem; the model
+loader (:meth:`MIRVLib.reduction.FeatureReduction.from_dict`, used by every command and the Slicer module)
+refuses the file with all of them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+REQUIRED = ("format", "preset", "features")
+SETTINGS_NUMBERS = ("variance_quantile", "volume_correlation", "feature_correlation")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def model_problems(payload: Any) -> list[str]:
+    """Every way ``payload`` (a parsed model JSON) breaks the schema, each naming the field; [] when valid."""
+    if not isinstance(payload, Mapping):
+        return [f"the file holds a JSON {type(payload).__name__}, not an object with the model's fields"]
+    problems = [f"field '{key}' is missing" for key in REQUIRED if key not in payload]
+    if "formatVersion" in payload and not (isinstance(payload["formatVersion"], int)
+                                           and not isinstance(payload["formatVersion"], bool)):
+        problems.append(f"field 'formatVersion' must be an integer, got {payload['formatVersion']!r}")
+    settings = payload.get("settings", {})
+    if not isinstance(settings, Mapping):
+        problems.append(f"field 'settings' must be an object, got {type(settings).__name__}")
+    else:
+        problems += [f"field 'settings.{key}' must be a finite number, got {settings[key]!r}"
+                     for key in SETTINGS_NUMBERS if key in settings
+                     and not (_number(settings[key]) and math.isfinite(settings[key]))]
+    features = payload.get("features")
+    if "features" in payload:
+        if not isinstance(features, list):
+            problems.append(f"field 'features' must be a list, got {type(features).__name__}")
+        elif not features:
+            problems.append("field 'features' is empty: the model selects no feature, so it cannot score lesions")
+        else:
+            problems += _feature_problems(features)
+    reference = payload.get("referenceCohort", {})
+    if not isinstance(reference, Mapping):
+        problems.append(f"field 'referenceCohort' must be an object, got {type(reference).__name__}")
+    else:
+        for metric, values in reference.items():
+            if not isinstance(values, list) or not all(_number(v) and math.isfinite(v) for v in values):
+                problems.append(f"field 'referenceCohort.{metric}' must be a list of finite numbers")
+    return problems
+
+
+def _feature_problems(features: list[Any]) -> list[str]:
+    problems, seen = [], set()
+    for i, feature in enumerate(features):
+        where = f"features[{i}]"
+        if not isinstance(feature, Mapping):
+            problems.append(f"field '{where}' must be an object with name, mean and std, got {feature!r}")
+            continue
+        name = feature.get("name")
+        if not isinstance(name, str) or not name:
+            problems.append(f"field '{where}.name' must be a feature name, got {name!r}")
+        elif name in seen:
+            problems.append(f"field '{where}.name': feature '{name}' is listed twice")
+        else:
+            seen.add(name)
+            where = f"{where} ({name})"
+        mean, std = feature.get("mean"), feature.get("std")
+        if not (_number(mean) and math.isfinite(mean)):
+            problems.append(f"field '{where}.mean' must be a finite number, got {mean!r}")
+        if not (_number(std) and math.isfinite(std) and std >= 0):  # 0: constant in the cohort, only centred
+            problems.append(f"field '{where}.std' must be a finite number >= 0, got {std!r}")
+    return problems
