@@ -8,11 +8,13 @@ lesions touching the crop border, int16 and float images, random bin widths, ani
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 
 from MIRVLib.engine.region import Region
@@ -159,3 +161,78 @@ def random_cases(seed: int = 0) -> Iterator[tuple[str, sitk.Image, sitk.Image, d
     array[:] = 17  # one gray level in the whole ROI
     flat_image = _image(array, spacings[0])
     yield name, flat_image, mask, {"binWidth": 25, "label": 1}
+
+
+# ---------------------------------------------------------------- comparisons shared by the per-class tests
+def compare_class(
+    module: Any,
+    class_name: str,
+    image: sitk.Image,
+    mask: sitk.Image,
+    settings: Mapping[str, Any],
+    context: str,
+    names: Sequence[str] | None = None,
+    *,
+    cropped: bool = False,
+    raises_alike: bool = False,
+) -> bool:
+    """The engine's ``module.compute`` against PyRadiomics' class ``class_name`` on the same crop.
+
+    ``names=None``: PyRadiomics' default (all non-deprecated features, in its order). ``cropped``: the image and
+    mask are already cropped (else :func:`crop` with ``settings``). ``raises_alike``: when PyRadiomics raises
+    (e.g. for settings its matrix rejects), the engine must raise the same exception type, and ``False`` is
+    returned; otherwise values must agree (plain floats, same names and order) and ``True`` is returned.
+    """
+    if not cropped:
+        image, mask = crop(image, mask, settings)
+    try:
+        reference = pyradiomics_class_values(class_name, image, mask, settings, names)
+    except Exception as error:  # noqa: BLE001 - the engine must fail the same way
+        if not raises_alike:
+            raise
+        with pytest.raises(type(error)):
+            module.compute(region_of(image, mask, settings), list(names or module.FEATURES))
+        return False
+    native = module.compute(region_of(image, mask, settings), list(names or reference))
+    assert all(type(value) is float for value in native.values()), f"{context}: not plain floats"
+    assert_features_close(native, reference, context)
+    return True
+
+
+@functools.lru_cache(maxsize=None)
+def sdist_crop(name: str) -> tuple[sitk.Image, sitk.Image]:
+    """The sdist case ``name`` cropped to label 1, once per session (the crop depends only on the label and
+    PyRadiomics' mask checks, none of the feature classes' settings). Callers must not modify the images."""
+    return crop(*sdist_case(name), {"label": 1})
+
+
+def sdist_variants_test(
+    module: Any, class_name: str, variants: Mapping[str, Mapping[str, Any]], **options: Any
+) -> Callable[[str, str], None]:
+    """A test, parametrised over the sdist cases and the named ``variants`` (settings added to ``label`` 1),
+    that runs :func:`compare_class` (with ``options``) on each; assign it to a ``test_...`` name."""
+
+    @pytest.mark.parametrize("variant", sorted(variants))
+    @pytest.mark.parametrize("case", SDIST_CASES)
+    def test(case: str, variant: str) -> None:
+        settings = {"label": 1, **variants[variant]}
+        compare_class(module, class_name, *sdist_case(case), settings, f"{case} {variant}", **options)
+
+    return test
+
+
+def random_variants_test(
+    module: Any, class_name: str, variants: Mapping[str, Mapping[str, Any]], seeds: Iterable[int], **options: Any
+) -> Callable[[int], None]:
+    """A test, parametrised over ``seeds``, that runs :func:`compare_class` (with ``options``) on every seeded
+    random case under each of the named ``variants`` (settings added to the case's own); assign it to a
+    ``test_...`` name."""
+
+    @pytest.mark.parametrize("seed", list(seeds))
+    def test(seed: int) -> None:
+        for name, image, mask, settings in random_cases(seed):
+            for variant, extra in variants.items():
+                context = f"seed {seed} {name} {variant}"
+                compare_class(module, class_name, image, mask, {**settings, **extra}, context, **options)
+
+    return test

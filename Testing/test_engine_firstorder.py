@@ -7,7 +7,6 @@ cases (shapes, plates, minimum-size lesions, int16/float images, anisotropic spa
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 from typing import Any, Optional, Sequence
@@ -19,11 +18,12 @@ import SimpleITK as sitk
 from engine_cases import (
     SDIST_CASES,
     assert_features_close,
+    compare_class,
     crop,
     pyradiomics_class_values,
     random_cases,
     region_of,
-    sdist_case,
+    sdist_crop,
 )
 from MIRVLib.engine import firstorder
 
@@ -32,25 +32,8 @@ logging.getLogger("radiomics").setLevel(logging.ERROR)
 ALL_NAMES = list(firstorder.FEATURES)  # deprecated StandardDeviation included: PyRadiomics computes it by name
 
 
-@functools.lru_cache(maxsize=None)
-def _sdist_crop(name: str) -> tuple[sitk.Image, sitk.Image]:
-    """The case cropped once (the crop depends only on the label, 1 in every setting here)."""
-    return crop(*sdist_case(name), {"label": 1})
-
-
 def _compare(image, mask, settings: dict[str, Any], names: Optional[Sequence[str]], context: str) -> None:
-    """PyRadiomics' class and the engine on the same crop (cropping an already cropped pair changes nothing)."""
-    image, mask = crop(image, mask, settings)
-    reference = pyradiomics_class_values("firstorder", image, mask, settings, names)
-    native = firstorder.compute(region_of(image, mask, settings), list(reference))
-    assert_features_close(native, reference, context)
-
-
-def test_feature_names_match_pyradiomics():
-    from radiomics import getFeatureClasses
-
-    assert firstorder.FEATURES == getFeatureClasses()["firstorder"].getFeatureNames()
-    assert list(firstorder.FEATURES) == list(getFeatureClasses()["firstorder"].getFeatureNames())
+    compare_class(firstorder, "firstorder", image, mask, settings, context, names)
 
 
 SDIST_SETTINGS = [
@@ -63,19 +46,19 @@ SDIST_SETTINGS = [
 
 @pytest.mark.parametrize("case", SDIST_CASES)
 def test_sdist_cases_default_names(case):
-    image, mask = _sdist_crop(case)
+    image, mask = sdist_crop(case)
     _compare(image, mask, {"binWidth": 25, "label": 1}, None, f"{case} default")
 
 
 @pytest.mark.parametrize("case", SDIST_CASES)
 @pytest.mark.parametrize("settings", SDIST_SETTINGS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()))
 def test_sdist_cases_all_names(case, settings):
-    image, mask = _sdist_crop(case)
+    image, mask = sdist_crop(case)
     _compare(image, mask, settings, ALL_NAMES, f"{case} {settings}")
 
 
 def test_subset_in_custom_order():
-    image, mask = _sdist_crop("lung2")
+    image, mask = sdist_crop("lung2")
     names = ["Variance", "StandardDeviation", "Mean", "10Percentile", "TotalEnergy", "Entropy"]
     _compare(image, mask, {"binWidth": 25, "label": 1, "voxelArrayShift": 1000}, names, "lung2 subset")
 
@@ -115,11 +98,3 @@ def test_two_voxel_roi_robust_mad_is_nan():
     native = firstorder.compute(region_of(image, mask, settings), ALL_NAMES)
     assert math.isnan(native["RobustMeanAbsoluteDeviation"])
     assert_features_close(native, pyradiomics_class_values("firstorder", image, mask, settings, ALL_NAMES), "pair")
-
-
-def test_unknown_feature_raises():
-    image, mask = _sdist_crop("lung1")
-    settings = {"binWidth": 25, "label": 1}
-    image, mask = crop(image, mask, settings)
-    with pytest.raises(LookupError):
-        firstorder.compute(region_of(image, mask, settings), ["Mean", "NoSuchFeature"])

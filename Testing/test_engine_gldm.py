@@ -2,26 +2,19 @@
 
 Real sdist images and seeded random cases, with the settings the class reads varied (``gldm_a``,
 ``distances`` including repeated ones, force2D along each axis, binning), plus PyRadiomics' angle list,
-deprecated names, 2-D images and the settings PyRadiomics rejects; and that the module imports no SciPy.
+deprecated names, 2-D images and the settings PyRadiomics rejects. (Feature names, unknown names and
+SciPy-free imports: test_engine_contract.py.)
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from engine_cases import (
-    SDIST_CASES,
-    assert_features_close,
-    crop,
-    pyradiomics_class_values,
-    random_cases,
-    region_of,
-    sdist_case,
-)
-from fresh_interpreter import modules_loaded_by
+from engine_cases import compare_class, crop, random_variants_test, region_of, sdist_case, sdist_variants_test
 
 from MIRVLib.engine import gldm
 
@@ -45,38 +38,15 @@ RANDOM_VARIANTS = ("default", "alpha1", "distances12_alpha2", "force2D_axis0", "
                    "force2D_axis2_distances13")
 
 
-def check(image: sitk.Image, mask: sitk.Image, settings: dict, context: str, names=None) -> None:
-    """Native and PyRadiomics' class on the same crop: equal values, or the same exception type."""
-    cropped, cropped_mask = crop(image, mask, settings)
-    try:
-        reference = pyradiomics_class_values("gldm", cropped, cropped_mask, settings, names)
-    except Exception as error:  # noqa: BLE001 - PyRadiomics' matrix errors propagate; ours must too
-        with pytest.raises(type(error)):
-            gldm.compute(region_of(cropped, cropped_mask, settings), list(names or gldm.FEATURES))
-        return
-    native = gldm.compute(region_of(cropped, cropped_mask, settings), list(names or reference))
-    assert_features_close(native, reference, context)
+check = functools.partial(compare_class, gldm, "gldm", raises_alike=True)  # image, mask, settings, context, names
 
 
-def test_feature_names_are_pyradiomics():
-    from radiomics import getFeatureClasses
-
-    assert gldm.FEATURES == getFeatureClasses()["gldm"].getFeatureNames()
-    assert list(gldm.FEATURES) == sorted(gldm.FEATURES)
+test_sdist_cases = sdist_variants_test(gldm, "gldm", SETTINGS_VARIANTS, raises_alike=True)
 
 
-@pytest.mark.parametrize("variant", sorted(SETTINGS_VARIANTS))
-@pytest.mark.parametrize("case", SDIST_CASES)
-def test_sdist_cases(case, variant):
-    image, mask = sdist_case(case)
-    check(image, mask, {"label": 1, **SETTINGS_VARIANTS[variant]}, f"{case} {variant}")
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_random_cases(seed):
-    for name, image, mask, settings in random_cases(seed):
-        for variant in RANDOM_VARIANTS:
-            check(image, mask, {**settings, **SETTINGS_VARIANTS[variant]}, f"seed {seed} {name} {variant}")
+test_random_cases = random_variants_test(
+    gldm, "gldm", {name: SETTINGS_VARIANTS[name] for name in RANDOM_VARIANTS}, range(4), raises_alike=True
+)
 
 
 @pytest.mark.parametrize("shape", [(3, 26, 24), (1, 5, 6), (2, 2, 2), (7, 1, 9), (4, 6)])
@@ -105,8 +75,6 @@ def test_deprecated_and_subset_names():
     region = region_of(cropped, cropped_mask, {"label": 1})
     assert list(gldm.compute(region, names)) == ["LargeDependenceEmphasis", "DependenceEntropy", "GrayLevelVariance"]
     assert gldm.compute(region, ["DependencePercentage"]) == {}
-    with pytest.raises(LookupError):
-        gldm.compute(region, ["NoSuchFeature"])
 
 
 @pytest.mark.parametrize(
@@ -128,11 +96,3 @@ def test_two_dimensional_image():
     image = sitk.GetImageFromArray(rng.normal(0, 100, (20, 25)))
     for settings in ({"label": 1}, {"label": 1, "distances": [1, 2], "gldm_a": 1}):
         check(image, sitk.GetImageFromArray(labels), settings, f"2-D image {settings}")
-
-
-def test_module_imports_no_scipy():
-    """Part of the engine's hot path: a fresh interpreter importing it loads no SciPy (too slow to import),
-    apart from what PyWavelets (imported by the engine package) imports itself: ``scipy.fft`` in its 1.6.
-    """
-    watched = ["scipy", "scipy."]
-    assert modules_loaded_by("import MIRVLib.engine.gldm", watched) == modules_loaded_by("import pywt", watched)

@@ -2,26 +2,19 @@
 
 Real sdist images and seeded random cases, with the settings the class reads varied (binning, force2D along
 each axis), plus PyRadiomics' behaviour for requested subsets, 2-D images and ROIs with no possible angle; the
-zone finder against per-level SciPy labelling, and the engine's texture modules importing no SciPy.
+zone finder against per-level SciPy labelling. (Feature names, unknown names and SciPy-free imports:
+test_engine_contract.py.)
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from engine_cases import (
-    SDIST_CASES,
-    assert_features_close,
-    crop,
-    pyradiomics_class_values,
-    random_cases,
-    region_of,
-    sdist_case,
-)
-from fresh_interpreter import modules_loaded_by
+from engine_cases import compare_class, crop, random_variants_test, region_of, sdist_case, sdist_variants_test
 
 from MIRVLib.engine import glszm
 
@@ -37,39 +30,16 @@ SETTINGS_VARIANTS = {
 }
 
 
-def check(image: sitk.Image, mask: sitk.Image, settings: dict, context: str, names=None) -> None:
-    """Native and PyRadiomics' class on the same crop: equal values, or the same exception type."""
-    cropped, cropped_mask = crop(image, mask, settings)
-    try:
-        reference = pyradiomics_class_values("glszm", cropped, cropped_mask, settings, names)
-    except Exception as error:  # noqa: BLE001 - PyRadiomics' matrix errors propagate; ours must too
-        with pytest.raises(type(error)):
-            glszm.compute(region_of(cropped, cropped_mask, settings), list(names or glszm.FEATURES))
-        return
-    native = glszm.compute(region_of(cropped, cropped_mask, settings), list(names or reference))
-    assert_features_close(native, reference, context)
+check = functools.partial(compare_class, glszm, "glszm", raises_alike=True)  # image, mask, settings, context, names
 
 
-def test_feature_names_are_pyradiomics():
-    from radiomics import getFeatureClasses
-
-    assert glszm.FEATURES == getFeatureClasses()["glszm"].getFeatureNames()
-    assert list(glszm.FEATURES) == sorted(glszm.FEATURES)
+test_sdist_cases = sdist_variants_test(glszm, "glszm", SETTINGS_VARIANTS, raises_alike=True)
 
 
-@pytest.mark.parametrize("variant", sorted(SETTINGS_VARIANTS))
-@pytest.mark.parametrize("case", SDIST_CASES)
-def test_sdist_cases(case, variant):
-    image, mask = sdist_case(case)
-    check(image, mask, {"label": 1, **SETTINGS_VARIANTS[variant]}, f"{case} {variant}")
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_random_cases(seed):
-    for name, image, mask, settings in random_cases(seed):
-        for variant in ("default", "force2D_axis0", "force2D_axis1", "force2D_axis2"):
-            variant_settings = {**settings, **SETTINGS_VARIANTS[variant]}
-            check(image, mask, variant_settings, f"seed {seed} {name} {variant}")
+RANDOM_VARIANTS = ("default", "force2D_axis0", "force2D_axis1", "force2D_axis2")
+test_random_cases = random_variants_test(
+    glszm, "glszm", {name: SETTINGS_VARIANTS[name] for name in RANDOM_VARIANTS}, range(4), raises_alike=True
+)
 
 
 def test_requested_subset_in_requested_order():
@@ -78,14 +48,6 @@ def test_requested_subset_in_requested_order():
     check(image, mask, {"label": 1}, "subset", names)
     cropped, cropped_mask = crop(image, mask, {"label": 1})
     assert list(glszm.compute(region_of(cropped, cropped_mask, {"label": 1}), names)) == names
-    assert glszm.compute(region_of(cropped, cropped_mask, {"label": 1}), []) == {}
-
-
-def test_unknown_feature_raises():
-    image, mask = sdist_case("breast1")
-    cropped, cropped_mask = crop(image, mask, {"label": 1})
-    with pytest.raises(LookupError):
-        glszm.compute(region_of(cropped, cropped_mask, {"label": 1}), ["NoSuchFeature"])
 
 
 def test_two_dimensional_image():
@@ -168,14 +130,3 @@ def test_zones_of_combs_and_stars():
     stack = np.stack([rings, rings.T, np.roll(rings, 3, axis=1)])
     for force2d in (-1, 0, 1, 2):
         assert _found_zones(stack, force2d) == _labelled_zones(stack, force2d)
-
-
-def test_texture_modules_import_no_scipy():
-    """The engine's hot path stays free of SciPy: importing it costs more than these classes' whole work.
-
-    The only SciPy allowed is what PyWavelets, which the engine package imports for its filters, imports itself:
-    ``scipy.fft`` in PyWavelets 1.6 (pinned for Python 3.9), nothing in the releases pinned for Python 3.12.
-    """
-    watched = ["scipy", "scipy."]
-    code = "import MIRVLib.engine.glszm, MIRVLib.engine.gldm, MIRVLib.engine.ngtdm"
-    assert modules_loaded_by(code, watched) == modules_loaded_by("import pywt", watched)

@@ -4,12 +4,11 @@ Inputs: the sdist's five real cases with default settings and with other binning
 repeated distances, which repeat offsets in PyRadiomics' angle list) and ``force2D`` along each dimension; the
 seeded random cases (plates, minimum-size lesions, border-touching lesions, a flat region) under several
 settings; PyRadiomics' errors for distances that cannot be used; the vectorised neighbour sums against a
-plain loop over the offsets; and that the module imports no SciPy.
+plain loop over the offsets. (Feature names, unknown names and SciPy-free imports: test_engine_contract.py.)
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any
 
@@ -17,25 +16,10 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from engine_cases import (
-    SDIST_CASES,
-    assert_features_close,
-    crop,
-    pyradiomics_class_values,
-    random_cases,
-    region_of,
-    sdist_case,
-)
-from fresh_interpreter import modules_loaded_by
+from engine_cases import SDIST_CASES, compare_class, crop, pyradiomics_class_values, random_cases, region_of, sdist_crop
 from MIRVLib.engine import ngtdm
 
 logging.getLogger("radiomics").setLevel(logging.ERROR)
-
-
-@functools.lru_cache(maxsize=None)
-def _sdist_crop(name: str) -> tuple[sitk.Image, sitk.Image]:
-    """The case cropped once (the crop depends only on the label, 1 in every setting here)."""
-    return crop(*sdist_case(name), {"label": 1})
 
 
 def _compare(image, mask, settings: dict[str, Any], context: str, cropped: bool = False) -> bool:
@@ -43,27 +27,11 @@ def _compare(image, mask, settings: dict[str, Any], context: str, cropped: bool 
 
     Returns whether values were compared.
     """
-    if not cropped:
-        image, mask = crop(image, mask, settings)
-    try:
-        reference = pyradiomics_class_values("ngtdm", image, mask, settings)
-    except Exception as error:  # noqa: BLE001 - the engine must fail the same way
-        with pytest.raises(type(error)):
-            ngtdm.compute(region_of(image, mask, settings), list(ngtdm.FEATURES))
-        return False
-    native = ngtdm.compute(region_of(image, mask, settings), list(reference))
-    assert_features_close(native, reference, context)
-    return True
+    return compare_class(ngtdm, "ngtdm", image, mask, settings, context, cropped=cropped, raises_alike=True)
 
 
 def _ids(settings: dict[str, Any]) -> str:
     return ",".join(f"{k}={v}" for k, v in settings.items() if k != "label")
-
-
-def test_feature_names_match_pyradiomics():
-    from radiomics import getFeatureClasses
-
-    assert list(ngtdm.FEATURES.items()) == list(getFeatureClasses()["ngtdm"].getFeatureNames().items())
 
 
 SDIST_SETTINGS = [
@@ -83,7 +51,7 @@ SDIST_SETTINGS = [
 @pytest.mark.parametrize("case", SDIST_CASES)
 @pytest.mark.parametrize("settings", SDIST_SETTINGS, ids=_ids)
 def test_sdist_cases(case, settings):
-    image, mask = _sdist_crop(case)
+    image, mask = sdist_crop(case)
     assert _compare(image, mask, settings, f"{case} {settings}", cropped=True)
 
 
@@ -146,11 +114,3 @@ def test_neighbour_sums_match_a_loop_over_offsets(settings):
         window = tuple(slice(4 + step, 4 + step + n) for step, n in zip(offset, values.shape))
         expected += weight * padded[window]
     np.testing.assert_array_equal(ngtdm.neighbour_sums(values, hood), expected)
-
-
-def test_module_imports_no_scipy():
-    """Part of the engine's hot path: a fresh interpreter importing it loads no SciPy (too slow to import),
-    apart from what PyWavelets (imported by the engine package) imports itself: ``scipy.fft`` in its 1.6.
-    """
-    watched = ["scipy", "scipy."]
-    assert modules_loaded_by("import MIRVLib.engine.ngtdm", watched) == modules_loaded_by("import pywt", watched)

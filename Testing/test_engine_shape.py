@@ -9,11 +9,7 @@ deprecated features requested by name, and PyRadiomics' errors for shape2D input
 
 from __future__ import annotations
 
-import functools
 import logging
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -21,53 +17,24 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from engine_cases import (
-    SDIST_CASES,
-    assert_features_close,
-    crop,
-    pyradiomics_class_values,
-    random_cases,
-    region_of,
-    sdist_case,
-)
+from engine_cases import SDIST_CASES, compare_class, random_cases, region_of, sdist_crop
 from MIRVLib.engine import shape, shape2d
 from MIRVLib.engine.region import Region
 
 logging.getLogger("radiomics").setLevel(logging.CRITICAL)
 
 MODULES = {"shape": shape, "shape2D": shape2d}
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-@functools.lru_cache(maxsize=None)
-def _sdist_crop(name: str) -> tuple[sitk.Image, sitk.Image]:
-    return crop(*sdist_case(name), {"label": 1})
 
 
 def _compare(class_name: str, image, mask, settings: dict[str, Any], names: Optional[Sequence[str]], context: str):
     """PyRadiomics' class and the engine on the same crop; ``names=None``: PyRadiomics' default (all non-deprecated)."""
-    image, mask = crop(image, mask, settings)
-    reference = pyradiomics_class_values(class_name, image, mask, settings, names)
-    module = MODULES[class_name]
-    requested = list(names) if names else [name for name, deprecated in module.FEATURES.items() if not deprecated]
-    native = module.compute(region_of(image, mask, settings), requested)
-    assert all(isinstance(value, float) for value in native.values())
-    assert_features_close(native, reference, context)
+    compare_class(MODULES[class_name], class_name, image, mask, settings, context, names)
 
 
 def _image(array: np.ndarray, spacing, dtype=np.float32) -> sitk.Image:
     image = sitk.GetImageFromArray(array.astype(dtype))
     image.SetSpacing(tuple(float(s) for s in spacing))
     return image
-
-
-@pytest.mark.parametrize("class_name", ["shape", "shape2D"])
-def test_feature_names_match_pyradiomics(class_name):
-    from radiomics import getFeatureClasses
-
-    expected = getFeatureClasses()[class_name].getFeatureNames()
-    assert MODULES[class_name].FEATURES == expected
-    assert list(MODULES[class_name].FEATURES) == sorted(expected)
 
 
 # ------------------------------------------------------------------ 3D shape
@@ -80,7 +47,7 @@ SHAPE_NAMED = [
 
 @pytest.mark.parametrize("case", SDIST_CASES)
 def test_shape_sdist(case):
-    image, mask = _sdist_crop(case)
+    image, mask = sdist_crop(case)
     _compare("shape", image, mask, {"label": 1}, None, f"{case} default")
     _compare("shape", image, mask, {"label": 1}, SHAPE_NAMED, f"{case} named")
 
@@ -147,7 +114,7 @@ SHAPE2D_NAMED = ["SphericalDisproportion", "Perimeter", "MaximumDiameter", "Elon
 @pytest.mark.parametrize("case", SDIST_CASES)
 @pytest.mark.parametrize("axis", [0, 1, 2])
 def test_shape2d_sdist_force2d(case, axis):
-    image, mask = _largest_slice(*_sdist_crop(case), axis)
+    image, mask = _largest_slice(*sdist_crop(case), axis)
     settings = {"label": 1, "force2D": True, "force2Ddimension": axis}
     _compare("shape2D", image, mask, settings, None, f"{case} force2Ddimension {axis}")
     _compare("shape2D", image, mask, settings, SHAPE2D_NAMED, f"{case} force2Ddimension {axis} named")
@@ -155,7 +122,7 @@ def test_shape2d_sdist_force2d(case, axis):
 
 @pytest.mark.parametrize("case", SDIST_CASES)
 def test_shape2d_sdist_genuinely_2d(case):
-    image, mask = _sdist_crop(case)
+    image, mask = sdist_crop(case)
     array = sitk.GetArrayFromImage(mask) == 1
     z = int(np.argmax(array.sum(axis=(1, 2))))
     image2d, mask2d = image[:, :, z], mask[:, :, z]
@@ -227,7 +194,7 @@ def _raised(function) -> Optional[type]:
 )
 def test_shape2d_refuses_what_pyradiomics_refuses(settings):
     """3D input without force2D, or thicker than one voxel along force2Ddimension: ValueError in both."""
-    image, mask = _sdist_crop("lung1")  # 3 slices thick in z, several voxels in x
+    image, mask = sdist_crop("lung1")  # 3 slices thick in z, several voxels in x
     from radiomics import getFeatureClasses
 
     expected = _raised(lambda: getFeatureClasses()["shape2D"](image, mask, **settings))
@@ -254,28 +221,6 @@ def test_shape2d_contour_matches_pyradiomics_on_all_small_masks():
 # PyRadiomics' C code (cShape) compares every pair of mesh vertices: the engine's pruned searches must give the
 # very same doubles, not just values within tolerance.
 DIAMETERS_3D = ["Maximum2DDiameterSlice", "Maximum2DDiameterColumn", "Maximum2DDiameterRow", "Maximum3DDiameter"]
-
-
-def test_shape_modules_import_no_scipy():
-    """The engine's hot path must not pay for importing SciPy (scipy.spatial alone costs ~0.16 s).
-
-    Checked in a fresh interpreter: importing shape and shape2d adds no SciPy module to what the
-    ``MIRVLib.engine`` package itself imports (which, with current PyWavelets, is no SciPy at all; PyWavelets
-    < 1.7, e.g. on Python 3.9, imports ``scipy.fft`` itself).
-    """
-    code = (
-        "import sys\n"
-        "def scipy_modules():\n"
-        "    return sorted(m for m in sys.modules if m == 'scipy' or m.startswith('scipy.'))\n"
-        "import MIRVLib.engine\n"
-        "before = scipy_modules()\n"
-        "import MIRVLib.engine.shape, MIRVLib.engine.shape2d\n"
-        "print(sorted(set(scipy_modules()) - set(before)))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=str(REPO_ROOT), capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "[]", result.stdout
 
 
 def _brute_force_max_squared_distance(points: np.ndarray) -> float:

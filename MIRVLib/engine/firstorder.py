@@ -18,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 
+from MIRVLib.engine.features import evaluate
 from MIRVLib.engine.region import Region
 
 # Feature name -> deprecated, in PyRadiomics' getFeatureNames() order (inspect.getmembers sorts the method names,
@@ -255,15 +256,4 @@ def compute(region: Region, names: Sequence[str]) -> dict[str, float]:
     A deprecated feature (StandardDeviation) is computed when asked for by name, as PyRadiomics 3.1.4 does when
     it is enabled explicitly. A feature whose computation fails is NaN, as in PyRadiomics.
     """
-    for name in names:
-        if name not in _FUNCTIONS:
-            raise LookupError(f"Feature not found: {name}")
-    stats = _Stats(region)
-    result: dict[str, float] = {}
-    with np.errstate(all="ignore"):
-        for name in names:
-            try:
-                result[name] = float(_FUNCTIONS[name](stats))
-            except Exception:  # noqa: BLE001 - PyRadiomics logs and stores NaN
-                result[name] = math.nan
-    return result
+    return evaluate(names, FEATURES, _FUNCTIONS, lambda: _Stats(region), skip_deprecated=False)

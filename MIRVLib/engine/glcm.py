@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from MIRVLib.engine.features import requested
 from MIRVLib.engine.region import Region
 
 # Every feature PyRadiomics' RadiomicsGLCM defines -> deprecated? Alphabetical = PyRadiomics' default order.
@@ -851,10 +852,7 @@ def compute(region: Region, names: Sequence[str]) -> dict[str, float]:
     Unknown names raise ``LookupError`` (PyRadiomics' ``enableFeatureByName``); a feature whose computation
     raises is NaN. Errors building the matrices (e.g. no valid angle) propagate, as in PyRadiomics.
     """
-    unknown = [name for name in names if name not in FEATURES]
-    if unknown:
-        raise LookupError(f"Feature not found: {unknown[0]}")
-    wanted = [name for name in names if not FEATURES[name]]
+    wanted = requested(names, FEATURES, skip_deprecated=True)
     if not wanted:
         return {}
     with np.errstate(all="ignore"), warnings.catch_warnings():

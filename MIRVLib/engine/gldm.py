@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from MIRVLib.engine.features import ZoneCoefficients, evaluate, level_dtype
 from MIRVLib.engine.region import Region
 
 logger = logging.getLogger(__name__)
@@ -90,14 +91,6 @@ def angles(shape: Sequence[int], distances: Sequence[int], force2d_dimension: in
 
 
 # ---------------------------------------------------------------- matrix
-def _level_dtype(n_levels: int) -> np.dtype:
-    """A signed type holding gray levels 0..n_levels and their differences."""
-    for dtype in (np.int8, np.int16, np.int32):
-        if n_levels <= np.iinfo(dtype).max:
-            return np.dtype(dtype)
-    return np.dtype(np.int64)
-
-
 @functools.lru_cache(maxsize=64)
 def _pair_plan(
     shape: tuple[int, ...], distances: tuple[int, ...], force2d_dimension: int
@@ -131,7 +124,8 @@ def dependences(region: Region) -> np.ndarray:
 
     n_levels = region.max_level
     alpha = min(alpha, n_levels)  # every pair of ROI levels is dependent beyond that
-    padded = np.zeros(tuple(size + 2 * int(p) for size, p in zip(levels.shape, pad)), dtype=_level_dtype(n_levels))
+    padded_shape = tuple(size + 2 * int(p) for size, p in zip(levels.shape, pad))
+    padded = np.zeros(padded_shape, dtype=level_dtype(n_levels, signed=True))  # signed: level differences
     padded[tuple(slice(int(p), int(p) + size) for size, p in zip(levels.shape, pad))] = levels
     flat = padded.ravel()
     n_flat = flat.size
@@ -173,44 +167,26 @@ def dependence_matrix(region: Region) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 # ---------------------------------------------------------------- features
-class _Coefficients:
-    """The GLDM and what PyRadiomics' features share: marginals and ``Nz`` (the number of ROI voxels)."""
-
-    def __init__(self, region: Region):
-        self.P, self.ivector, self.jvector = dependence_matrix(region)
-        self.pd = self.P.sum(0)  # voxels per dependence size
-        self.pg = self.P.sum(1)  # voxels per gray level
-        self.Nz = self.pd.sum()
-        self.i2 = self.ivector**2
-        self.j2 = self.jvector**2
-
-
-def _variance(marginal: np.ndarray, values: np.ndarray, total: float) -> float:
-    """Variance of ``values`` under the normalised ``marginal`` (two-pass, as PyRadiomics)."""
-    p = marginal / total
-    mean = (p * values).sum()
-    return (p * (values - mean) ** 2).sum()
-
-
-def _entropy(c: _Coefficients) -> float:
-    p = c.P / c.Nz
-    return -(p * np.log2(p + np.spacing(1))).sum()
+def _coefficients(region: Region) -> ZoneCoefficients:
+    """The GLDM's shared sums; ``Nz`` is the number of ROI voxels (one dependence each)."""
+    return ZoneCoefficients(*dependence_matrix(region))
 
 
 _FORMULAS = {
-    "SmallDependenceEmphasis": lambda c: (c.pd / c.j2).sum() / c.Nz,
-    "LargeDependenceEmphasis": lambda c: (c.pd * c.j2).sum() / c.Nz,
-    "GrayLevelNonUniformity": lambda c: (c.pg**2).sum() / c.Nz,
-    "DependenceNonUniformity": lambda c: (c.pd**2).sum() / c.Nz,
-    "DependenceNonUniformityNormalized": lambda c: (c.pd**2).sum() / c.Nz**2,
-    "GrayLevelVariance": lambda c: _variance(c.pg, c.ivector, c.Nz),
-    "DependenceVariance": lambda c: _variance(c.pd, c.jvector, c.Nz),
-    "DependenceEntropy": _entropy,
-    "LowGrayLevelEmphasis": lambda c: (c.pg / c.i2).sum() / c.Nz,
-    "HighGrayLevelEmphasis": lambda c: (c.pg * c.i2).sum() / c.Nz,
-    "SmallDependenceLowGrayLevelEmphasis": lambda c: (c.P / (c.i2[:, None] * c.j2)).sum() / c.Nz,
-    "SmallDependenceHighGrayLevelEmphasis": lambda c: (c.P * c.i2[:, None] / c.j2).sum() / c.Nz,
-    "LargeDependenceLowGrayLevelEmphasis": lambda c: (c.P * c.j2 / c.i2[:, None]).sum() / c.Nz,
+    "SmallDependenceEmphasis": ZoneCoefficients.small_emphasis,
+    "LargeDependenceEmphasis": ZoneCoefficients.large_emphasis,
+    "GrayLevelNonUniformity": ZoneCoefficients.level_non_uniformity,
+    "DependenceNonUniformity": ZoneCoefficients.size_non_uniformity,
+    "DependenceNonUniformityNormalized": ZoneCoefficients.size_non_uniformity_normalized,
+    "GrayLevelVariance": ZoneCoefficients.level_variance,
+    "DependenceVariance": ZoneCoefficients.size_variance,
+    "DependenceEntropy": ZoneCoefficients.entropy,
+    "LowGrayLevelEmphasis": ZoneCoefficients.low_level_emphasis,
+    "HighGrayLevelEmphasis": ZoneCoefficients.high_level_emphasis,
+    "SmallDependenceLowGrayLevelEmphasis": ZoneCoefficients.small_low_level_emphasis,
+    "SmallDependenceHighGrayLevelEmphasis": ZoneCoefficients.small_high_level_emphasis,
+    "LargeDependenceLowGrayLevelEmphasis": ZoneCoefficients.large_low_level_emphasis,
+    # PyRadiomics multiplies j^2 i^2 first here (GLSZM: P i^2 first); kept for bit-identical sums.
     "LargeDependenceHighGrayLevelEmphasis": lambda c: (c.P * (c.j2 * c.i2[:, None])).sum() / c.Nz,
 }
 
@@ -222,19 +198,5 @@ def compute(region: Region, names: Sequence[str]) -> dict[str, float]:
     settings PyRadiomics' matrix rejects (a distance below 1, no possible angle, a non-integer ``gldm_a``)
     raise the same exception type as there.
     """
-    for name in names:
-        if name not in FEATURES:
-            raise LookupError("Feature not found: " + name)
-    wanted = [name for name in names if not FEATURES[name]]
-    if not wanted:
-        return {}
-    coefficients = _Coefficients(region)
-    values: dict[str, float] = {}
-    with np.errstate(all="ignore"):
-        for name in wanted:
-            try:
-                values[name] = float(_FORMULAS[name](coefficients))
-            except Exception:  # noqa: BLE001 - PyRadiomics turns a failing feature into NaN
-                logger.exception("GLDM feature %s failed", name)
-                values[name] = float("nan")
-    return values
+    return evaluate(names, FEATURES, _FORMULAS, lambda: _coefficients(region), skip_deprecated=True, logger=logger,
+                    label="GLDM")

@@ -23,32 +23,30 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from MIRVLib.engine.features import none_deprecated, requested
 from MIRVLib.engine.region import Region
 
 logger = logging.getLogger(__name__)
 
 # Every feature PyRadiomics' RadiomicsGLRLM defines -> deprecated? (none is); alphabetical = PyRadiomics' default order.
-FEATURES: dict[str, bool] = {
-    name: False
-    for name in (
-        "GrayLevelNonUniformity",
-        "GrayLevelNonUniformityNormalized",
-        "GrayLevelVariance",
-        "HighGrayLevelRunEmphasis",
-        "LongRunEmphasis",
-        "LongRunHighGrayLevelEmphasis",
-        "LongRunLowGrayLevelEmphasis",
-        "LowGrayLevelRunEmphasis",
-        "RunEntropy",
-        "RunLengthNonUniformity",
-        "RunLengthNonUniformityNormalized",
-        "RunPercentage",
-        "RunVariance",
-        "ShortRunEmphasis",
-        "ShortRunHighGrayLevelEmphasis",
-        "ShortRunLowGrayLevelEmphasis",
-    )
-}
+FEATURES: dict[str, bool] = none_deprecated(
+    "GrayLevelNonUniformity",
+    "GrayLevelNonUniformityNormalized",
+    "GrayLevelVariance",
+    "HighGrayLevelRunEmphasis",
+    "LongRunEmphasis",
+    "LongRunHighGrayLevelEmphasis",
+    "LongRunLowGrayLevelEmphasis",
+    "LowGrayLevelRunEmphasis",
+    "RunEntropy",
+    "RunLengthNonUniformity",
+    "RunLengthNonUniformityNormalized",
+    "RunPercentage",
+    "RunVariance",
+    "ShortRunEmphasis",
+    "ShortRunHighGrayLevelEmphasis",
+    "ShortRunLowGrayLevelEmphasis",
+)
 
 
 # ---------------------------------------------------------------- directions
@@ -274,10 +272,7 @@ def compute(region: Region, names: Sequence[str]) -> dict[str, float]:
 
     An unknown name raises ``LookupError`` as in PyRadiomics; a direction whose matrix is empty gives NaN.
     """
-    for name in names:
-        if name not in FEATURES:
-            raise LookupError("Feature not found: " + name)
-    wanted = [name for name in names if not FEATURES[name]]
+    wanted = requested(names, FEATURES, skip_deprecated=True)
     if not wanted:
         return {}
     with np.errstate(all="ignore"):

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from MIRVLib.engine.features import ZoneCoefficients, evaluate, level_dtype, none_deprecated
 from MIRVLib.engine.region import Region
 
 logger = logging.getLogger(__name__)
@@ -34,38 +35,27 @@ logger = logging.getLogger(__name__)
 _PROBE_BUDGET = 1 << 21
 
 # Every feature PyRadiomics' RadiomicsGLSZM defines -> deprecated? (none is); alphabetical = PyRadiomics' default order.
-FEATURES: dict[str, bool] = {
-    name: False
-    for name in (
-        "GrayLevelNonUniformity",
-        "GrayLevelNonUniformityNormalized",
-        "GrayLevelVariance",
-        "HighGrayLevelZoneEmphasis",
-        "LargeAreaEmphasis",
-        "LargeAreaHighGrayLevelEmphasis",
-        "LargeAreaLowGrayLevelEmphasis",
-        "LowGrayLevelZoneEmphasis",
-        "SizeZoneNonUniformity",
-        "SizeZoneNonUniformityNormalized",
-        "SmallAreaEmphasis",
-        "SmallAreaHighGrayLevelEmphasis",
-        "SmallAreaLowGrayLevelEmphasis",
-        "ZoneEntropy",
-        "ZonePercentage",
-        "ZoneVariance",
-    )
-}
+FEATURES: dict[str, bool] = none_deprecated(
+    "GrayLevelNonUniformity",
+    "GrayLevelNonUniformityNormalized",
+    "GrayLevelVariance",
+    "HighGrayLevelZoneEmphasis",
+    "LargeAreaEmphasis",
+    "LargeAreaHighGrayLevelEmphasis",
+    "LargeAreaLowGrayLevelEmphasis",
+    "LowGrayLevelZoneEmphasis",
+    "SizeZoneNonUniformity",
+    "SizeZoneNonUniformityNormalized",
+    "SmallAreaEmphasis",
+    "SmallAreaHighGrayLevelEmphasis",
+    "SmallAreaLowGrayLevelEmphasis",
+    "ZoneEntropy",
+    "ZonePercentage",
+    "ZoneVariance",
+)
 
 
 # ---------------------------------------------------------------- zones
-def _level_dtype(n_levels: int) -> np.dtype:
-    """The narrowest unsigned type holding gray levels 0..n_levels (comparisons on it are cheapest)."""
-    for dtype in (np.uint8, np.uint16, np.uint32):
-        if n_levels <= np.iinfo(dtype).max:
-            return np.dtype(dtype)
-    return np.dtype(np.int64)
-
-
 def connecting_axes(shape: Sequence[int], force2d_dimension: int = -1) -> list[int]:
     """Axes along which PyRadiomics' zone growing moves: size > 1 and not the ``force2D`` axis.
 
@@ -136,7 +126,7 @@ def zones(levels: np.ndarray, force2d_dimension: int = -1) -> tuple[np.ndarray, 
         levels = np.transpose(levels, others + axes)
     batch = math.prod(levels.shape[: len(others)])
     padded_shape = (batch,) + tuple(size + 2 for size in levels.shape[len(others) :])
-    padded = np.zeros(padded_shape, dtype=_level_dtype(int(levels.max())))
+    padded = np.zeros(padded_shape, dtype=level_dtype(int(levels.max())))
     padded[(slice(None),) + (slice(1, -1),) * len(axes)] = levels.reshape((batch,) + levels.shape[len(others) :])
     flat = padded.ravel()
 
@@ -212,47 +202,30 @@ def size_zone_matrix(region: Region) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 # ---------------------------------------------------------------- features
-class _Coefficients:
-    """The GLSZM and what PyRadiomics' features share: marginals, ``Nz`` (zones) and ``Np`` (voxels)."""
+class _Coefficients(ZoneCoefficients):
+    """The GLSZM's shared sums (``Nz`` = zones) and ``Np``, the ROI's voxel count."""
 
     def __init__(self, region: Region):
-        self.P, self.ivector, self.jvector = size_zone_matrix(region)
-        self.ps = self.P.sum(0)  # zones per size
-        self.pg = self.P.sum(1)  # zones per gray level
-        self.Nz = self.ps.sum()  # > 0: a ROI has at least one zone
-        self.Np = (self.ps * self.jvector).sum()  # the ROI's voxel count
-        self.i2 = self.ivector**2
-        self.j2 = self.jvector**2
-
-
-def _variance(marginal: np.ndarray, values: np.ndarray, total: float) -> float:
-    """Variance of ``values`` under the normalised ``marginal`` (two-pass, as PyRadiomics)."""
-    p = marginal / total
-    mean = (p * values).sum()
-    return (p * (values - mean) ** 2).sum()
-
-
-def _entropy(c: _Coefficients) -> float:
-    p = c.P / c.Nz
-    return -(p * np.log2(p + np.spacing(1))).sum()
+        super().__init__(*size_zone_matrix(region))
+        self.Np = (self.by_size * self.jvector).sum()
 
 
 _FORMULAS = {
-    "SmallAreaEmphasis": lambda c: (c.ps / c.j2).sum() / c.Nz,
-    "LargeAreaEmphasis": lambda c: (c.ps * c.j2).sum() / c.Nz,
-    "GrayLevelNonUniformity": lambda c: (c.pg**2).sum() / c.Nz,
-    "GrayLevelNonUniformityNormalized": lambda c: (c.pg**2).sum() / c.Nz**2,
-    "SizeZoneNonUniformity": lambda c: (c.ps**2).sum() / c.Nz,
-    "SizeZoneNonUniformityNormalized": lambda c: (c.ps**2).sum() / c.Nz**2,
+    "SmallAreaEmphasis": _Coefficients.small_emphasis,
+    "LargeAreaEmphasis": _Coefficients.large_emphasis,
+    "GrayLevelNonUniformity": _Coefficients.level_non_uniformity,
+    "GrayLevelNonUniformityNormalized": _Coefficients.level_non_uniformity_normalized,
+    "SizeZoneNonUniformity": _Coefficients.size_non_uniformity,
+    "SizeZoneNonUniformityNormalized": _Coefficients.size_non_uniformity_normalized,
     "ZonePercentage": lambda c: c.Nz / c.Np,
-    "GrayLevelVariance": lambda c: _variance(c.pg, c.ivector, c.Nz),
-    "ZoneVariance": lambda c: _variance(c.ps, c.jvector, c.Nz),
-    "ZoneEntropy": _entropy,
-    "LowGrayLevelZoneEmphasis": lambda c: (c.pg / c.i2).sum() / c.Nz,
-    "HighGrayLevelZoneEmphasis": lambda c: (c.pg * c.i2).sum() / c.Nz,
-    "SmallAreaLowGrayLevelEmphasis": lambda c: (c.P / (c.i2[:, None] * c.j2)).sum() / c.Nz,
-    "SmallAreaHighGrayLevelEmphasis": lambda c: (c.P * c.i2[:, None] / c.j2).sum() / c.Nz,
-    "LargeAreaLowGrayLevelEmphasis": lambda c: (c.P * c.j2 / c.i2[:, None]).sum() / c.Nz,
+    "GrayLevelVariance": _Coefficients.level_variance,
+    "ZoneVariance": _Coefficients.size_variance,
+    "ZoneEntropy": _Coefficients.entropy,
+    "LowGrayLevelZoneEmphasis": _Coefficients.low_level_emphasis,
+    "HighGrayLevelZoneEmphasis": _Coefficients.high_level_emphasis,
+    "SmallAreaLowGrayLevelEmphasis": _Coefficients.small_low_level_emphasis,
+    "SmallAreaHighGrayLevelEmphasis": _Coefficients.small_high_level_emphasis,
+    "LargeAreaLowGrayLevelEmphasis": _Coefficients.large_low_level_emphasis,
     "LargeAreaHighGrayLevelEmphasis": lambda c: (c.P * c.i2[:, None] * c.j2).sum() / c.Nz,
 }
 
@@ -263,19 +236,5 @@ def compute(region: Region, names: Sequence[str]) -> dict[str, float]:
     A feature whose computation raises is NaN; an unknown name raises ``LookupError`` as in PyRadiomics, and a
     crop in which zones cannot grow along any axis raises ``RuntimeError`` as PyRadiomics' matrix does.
     """
-    for name in names:
-        if name not in FEATURES:
-            raise LookupError("Feature not found: " + name)
-    wanted = [name for name in names if not FEATURES[name]]
-    if not wanted:
-        return {}
-    coefficients = _Coefficients(region)
-    values: dict[str, float] = {}
-    with np.errstate(all="ignore"):
-        for name in wanted:
-            try:
-                values[name] = float(_FORMULAS[name](coefficients))
-            except Exception:  # noqa: BLE001 - PyRadiomics turns a failing feature into NaN
-                logger.exception("GLSZM feature %s failed", name)
-                values[name] = float("nan")
-    return values
+    return evaluate(names, FEATURES, _FORMULAS, lambda: _Coefficients(region), skip_deprecated=True, logger=logger,
+                    label="GLSZM")

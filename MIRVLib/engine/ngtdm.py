@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import numpy as np
 
+from MIRVLib.engine.features import evaluate
 from MIRVLib.engine.region import Region
 
 # Feature name -> deprecated, in PyRadiomics' getFeatureNames() order.
@@ -243,17 +243,4 @@ def compute(region: Region, names: Sequence[str]) -> dict[str, float]:
     The matrix is built once. Errors building it propagate (PyRadiomics raises from the class too); a feature
     whose own computation fails is NaN.
     """
-    for name in names:
-        if name not in _FUNCTIONS:
-            raise LookupError(f"Feature not found: {name}")
-    if not names:
-        return {}
-    coefficients = _Coefficients(region)
-    result: dict[str, float] = {}
-    with np.errstate(all="ignore"):
-        for name in names:
-            try:
-                result[name] = float(_FUNCTIONS[name](coefficients))
-            except Exception:  # noqa: BLE001 - PyRadiomics logs and stores NaN
-                result[name] = math.nan
-    return result
+    return evaluate(names, FEATURES, _FUNCTIONS, lambda: _Coefficients(region), skip_deprecated=True)

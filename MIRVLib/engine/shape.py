@@ -30,6 +30,7 @@ from typing import Dict
 
 import numpy as np
 
+from MIRVLib.engine.features import evaluate
 from MIRVLib.engine.region import Region
 
 # Feature name -> deprecated (PyRadiomics' getFeatureNames()), in alphabetical order.
@@ -620,26 +621,10 @@ _FORMULAS: Dict[str, Callable[[_Shape], float]] = {
 }
 
 
-def evaluate(shape, formulas: Dict[str, Callable], names: Sequence[str]) -> Dict[str, float]:
-    """``{name: value}`` in the order of ``names``; a formula that raises (e.g. a zero divisor) gives NaN, as
-    PyRadiomics catches any exception of a feature. Complex values (from the general eigen solver) keep their
-    real part, as the pipeline reads PyRadiomics' values."""
-    values: Dict[str, float] = {}
-    for name in names:
-        try:
-            values[name] = float(np.real(formulas[name](shape)))
-        except Exception:  # noqa: BLE001 - PyRadiomics turns any failing feature into NaN
-            values[name] = math.nan
-    return values
-
-
 def compute(region: Region, names: Sequence[str]) -> Dict[str, float]:
     """PyRadiomics' shape features ``names`` of the ROI (the unfiltered crop; gray levels are not used).
 
     Deprecated features (Compactness1, Compactness2, SphericalDisproportion) are computed when asked for by
     name, as PyRadiomics does.
     """
-    unknown = [name for name in names if name not in FEATURES]
-    if unknown:
-        raise LookupError(f"Feature not found: {unknown[0]}")
-    return evaluate(_Shape(region), _FORMULAS, names)
+    return evaluate(names, FEATURES, _FORMULAS, lambda: _Shape(region), skip_deprecated=False, real_part=True)

@@ -23,6 +23,7 @@ from typing import Dict
 
 import numpy as np
 
+from MIRVLib.engine.features import evaluate
 from MIRVLib.engine.region import Region
 from MIRVLib.engine.shape import (
     axis_length,
@@ -30,7 +31,6 @@ from MIRVLib.engine.shape import (
     boundary_midpoints,
     cell_position_sums,
     corner_codes,
-    evaluate,
     layout_to_case,
     max_squared_distance,
     principal_moments,
@@ -175,7 +175,4 @@ def compute(region: Region, names: Sequence[str]) -> Dict[str, float]:
     Raises ``ValueError`` where PyRadiomics' class does (3D input without ``force2D``, or more than one voxel
     along ``force2Ddimension``). The deprecated SphericalDisproportion is computed when asked for by name.
     """
-    unknown = [name for name in names if name not in FEATURES]
-    if unknown:
-        raise LookupError(f"Feature not found: {unknown[0]}")
-    return evaluate(_Shape2D(region), _FORMULAS, names)
+    return evaluate(names, FEATURES, _FORMULAS, lambda: _Shape2D(region), skip_deprecated=False, real_part=True)
