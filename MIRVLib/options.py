@@ -27,6 +27,9 @@ DEFAULT_RESPONSE_THRESHOLD = 33.0
 MissingFollowUp = Literal["unmeasured", "disappeared"]
 MISSING_FOLLOWUP_POLICIES: tuple[str, ...] = get_args(MissingFollowUp)
 
+# MIRVLib.colour_scale: a matrix's colour scale — the fixed full range, or the model's reference-cohort percentiles.
+SCALE_MODES = ("full", "reference-percentiles")
+
 # MIRVLib.stats.join: column types of the analysis table.
 CONTINUOUS, BINARY, CATEGORICAL = "continuous", "binary", "categorical"
 COLUMN_TYPES = (CONTINUOUS, BINARY, CATEGORICAL)

@@ -33,6 +33,10 @@ def test_demo_writes_every_output_and_matches_mirv_cohort(tmp_path, capsys):
         assert (out / name).is_file() and (out / name).stat().st_size > 200, name
     patients = pd.read_csv(out / "patients.csv", dtype={"PatientID": str})
     assert patients["PatientID"].tolist() == ["SAMPLE"]
+    # the lung-only model and the sample's liver, bone, node and soft-tissue lesions: a warning, row and readout
+    site_warning = ("lesion site(s) bone, liver, lymph node, soft tissue not in the model's fitting cohort "
+                    "(lung 362 lesions)")
+    assert patients["Warnings"].iloc[0] == site_warning and f"Warning: {site_warning}" in printed
     # the same lesions through `mirv cohort` with the same (default) model give the same patient row
     assert mirv_main(["cohort", "--features", str(out / "SAMPLE_lesions.csv"), "--model", "SARC021-lung-paper",
                       "--out", str(tmp_path / "cohort")]) == 0
@@ -81,6 +85,16 @@ def test_a_failed_lesion_gives_exit_code_3_with_outputs(tmp_path, capsys):
     assert rows["Status"].tolist()[:2] == ["ok", "ok"] and rows["Status"].iloc[2].startswith("error")
     patients = pd.read_csv(tmp_path / "out" / "patients.csv")
     assert patients["PatientID"].tolist() == ["P 1/x"] and patients["NumLesions"].iloc[0] == 2
+
+
+def test_strict_stops_a_patient_the_model_does_not_fit(tmp_path, capsys):
+    sample = REPO_ROOT / "Resources" / "SampleData"
+    status = MIRVBatch.main(["--image", str(sample / "baseline_CT.nrrd"), "--lesions",
+                             str(sample / "baseline_lesions.seg.nrrd"), "--out", str(tmp_path / "out"), "--no-render",
+                             "--patient-id", "SAMPLE", "--strict"])
+    assert status == 2
+    assert "does not fit the input (--strict)" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "patients.csv").exists()
 
 
 def test_bad_input_is_reported_with_exit_code_2(tmp_path, capsys):

@@ -102,6 +102,8 @@ def test_summary_equals_mirv_cohort_with_the_same_model(extracted, logic, tmp_pa
                       "--out", str(tmp_path / "cohort")]) == 0
     expected = pd.read_csv(tmp_path / "cohort" / "patients.csv", dtype={"PatientID": str}, keep_default_na=False)
     assert len(expected) == 1
+    assert list(result.exportRow()) == list(expected.columns)  # the GUI export writes the columns of `mirv cohort`
+    assert expected["NumSites"].iloc[0] == 5 and expected["NumLesions_lung"].iloc[0] == 2
     for column in expected.columns:
         want = expected[column].iloc[0]
         got = result.summary[column]
@@ -209,8 +211,8 @@ def test_overlay_one_tube_per_pair_with_the_matrix_values(extracted, logic, slic
     assert display.GetColorNode().IsA("vtkMRMLColorTableNode") and display.GetScalarVisibility()
     assert display.GetActiveScalarName() == "Cosine dissimilarity"
     assert display.GetScalarRange() == pytest.approx((0.0, 2.0))  # the fixed scale of the matrix PNG, not the max
-    assert result.colourScale("dissimilarity").describe() in slicer.modules.colors.logic().GetColorLegendDisplayNode(
-        model).GetTitleText()
+    legend = slicer.modules.colors.logic().GetColorLegendDisplayNode(model)
+    assert legend.GetTitleText() == "Cosine dissimilarity\nfixed scale 0–2"
     assert slicer.modules.colors.logic().GetColorLegendDisplayNode(model) is not None
     halo = [n for n in logic.overlayNodes(segmentation) if n is not model]
     assert len(halo) == 1

@@ -152,23 +152,24 @@ def test_extraction_runs_in_the_background_then_mirv_fills_readout_matrix_and_la
     readout = ui.readoutLabel.text
     assert f"MIRV(max) cosine dissimilarity {summary['MIRVMaxDissimilarity']:.3f}" in readout
     assert f"Euclidean distance {summary['MIRVMaxDistance']:.2f}" in readout
-    assert f"total {summary['BaselineVolumeTotal']:.0f} mm³" in readout and "percentage points" in readout
-    assert f"Δ Volume {summary['VolumeChangeRange']:.1f} percentage points" in readout
+    total = summary['BaselineVolumeTotal']
+    assert f"total {total:,.0f} mm³ ({total / 1000:.2f} mL)" in readout and "Δ Volume" not in readout
+    assert f"(largest − smallest): {summary['VolumeChangeRange']:.1f} percentage points" in readout
     assert readout == result.readout()
     matrix = result.matrix("dissimilarity")
     table = ui.matrixTableWidget
     assert (table.rowCount, table.columnCount) == (6, 6)
     assert table.headerLabels("horizontal") == table.headerLabels("vertical") == LESIONS
-    from MIRVLogic.overlay import value_colors
+    import matplotlib
 
-    colors = value_colors(matrix.to_numpy().ravel(), 0.0, np.nanmax(matrix.to_numpy())).reshape(6, 6, 3)
+    colors = matplotlib.colormaps["plasma"](matrix.to_numpy() / 2.0)[..., :3]  # fixed scale [0, 2]
     for row in range(6):
         for column in range(6):
             item = table.item(row, column)
             value = matrix.iat[row, column]
             assert item.text() == f"{value:.2f}"
             assert item.background().color().getRgb()[:3] == tuple(np.round(colors[row, column] * 255).astype(int))
-            dark = value > 0.6 * np.nanmax(matrix.to_numpy())  # bright end of the colour map: black text
+            dark = value > 0.6 * 2.0  # bright end of the colour map: black text
             assert item.foreground().color().getRgb()[:3] == ((0, 0, 0) if dark else (255, 255, 255))
             assert item.flags() == Qt.ItemIsEnabled | Qt.ItemIsSelectable  # clickable, not editable
             assert item.toolTip() == f"{LESIONS[row]} – {LESIONS[column]}: click to show the pair"
@@ -260,7 +261,7 @@ def test_export_matrix_png_and_report(gui, features, tmp_path):
     assert gui.user.opened_urls == [report.as_uri()]
     html = report.read_text(encoding="utf-8")
     assert html.count("data:image/png;base64,") == 3  # both matrices and the 3D view
-    assert "3D view as shown in Slicer" in html and "Follow-up: Δ Volume" in html
+    assert "3D view as shown in Slicer" in html and "Spread of per-lesion volume changes" in html
     assert {p.name for p in (tmp_path / "report").iterdir()} == {
         "SAMPLE_dissimilarity.csv", "SAMPLE_distance.csv", "SAMPLE_dissimilarity.png", "SAMPLE_distance.png",
         "SAMPLE_volume_changes.csv", "SAMPLE_provenance.json", "SAMPLE_view3d.png", "SAMPLE_report.html"}

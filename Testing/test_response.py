@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from MIRVLib.lesion_table import LESION_ID
+from MIRVLib.quantities import format_volume, human_value, units
 from MIRVLib.response import (
     BASELINE, FOLLOW_UP, VolumeTableError, lesion_volume_changes, matched_volumes, validate_volumes, volume_response,
 )
@@ -28,6 +29,33 @@ def test_matched_lesions_percent_change_range_and_tsrc():
     assert patients.loc["B", "CompleteTumorResponse"] == 0  # +40 %
     assert patients.loc["A", "BaselineVolumeRange"] == 100.0 and patients.loc["A", "BaselineVolumeTotal"] == 300.0
     assert patients.loc["A", "BaselineVolumeStdDev"] == pytest.approx(math.sqrt(5000))  # ddof 1
+
+
+def test_three_lesions_burden_change_is_not_the_spread_of_lesion_changes():
+    """Hand-computed: 1000 → 500 mm³ (−50 %), 2000 → 2400 (+20 %), 1000 → 1100 (+10 %). Total burden
+    4000 → 4000 mm³: 0 % change, while the lesion changes spread over 70 percentage points."""
+    volumes = _volumes([("P", "L1", 1000, 500), ("P", "L2", 2000, 2400), ("P", "L3", 1000, 1100)])
+    changes, patients = volume_response(volumes)
+    assert changes["PercentChange"].tolist() == pytest.approx([-50.0, 20.0, 10.0])
+    row = patients.loc["P"]
+    assert row["BaselineVolumeTotal"] == 4000.0 and row["FollowUpVolumeTotal"] == 4000.0
+    assert row["TotalBurdenChangePercent"] == pytest.approx(0.0)
+    assert row["VolumeChangeRange"] == pytest.approx(70.0)
+    shrunk = volume_response(_volumes([("P", "L1", 1000, 250), ("P", "L2", 2000, 1500), ("P", "L3", 1000, 0)]))[1]
+    assert shrunk.loc["P", "TotalBurdenChangePercent"] == pytest.approx((1750 / 4000 - 1) * 100)  # −56.25 %
+    assert format_volume(4000.0) == "4,000 mm³ (4.00 mL)" and format_volume(73238) == "73,238 mm³ (73.24 mL)"
+    assert human_value("TotalBurdenChangePercent", -56.25) == "-56.25 %"
+    assert human_value("CompleteTumorResponse", 1) == "yes" and human_value("CompleteTumorResponse", 0) == "no"
+    assert units(["VolumeBaseline", "VolumeChangeRange"]) == {"VolumeBaseline": "mm3",
+                                                              "VolumeChangeRange": "percentage points"}
+
+
+def test_burden_change_is_undefined_when_a_lesion_was_not_measured_at_follow_up():
+    volumes = _volumes([("A", "L1", 100, 90), ("A", "L2", 100, np.nan), ("A", "L3", np.nan, 30)])
+    row = volume_response(volumes)[1].loc["A"]
+    assert math.isnan(row["FollowUpVolumeTotal"]) and math.isnan(row["TotalBurdenChangePercent"])
+    new_lesion = volume_response(_volumes([("A", "L1", 100, 90), ("A", "L3", np.nan, 30)]))[1].loc["A"]
+    assert new_lesion["TotalBurdenChangePercent"] == pytest.approx(20.0)  # (90 + 30) / 100 − 1
 
 
 def test_threshold_is_configurable_and_strict():

@@ -3,7 +3,8 @@
 Nothing scientific happens here: segments become `MIRVLib.lesions.Lesion` masks, features come from
 `MIRVLib.extraction.extract_patient`, and the patient is scored by `MIRVLib.cohort.score_cohort` — the same
 code path as ``mirv extract`` + ``mirv cohort`` — with a shipped or user-fitted model. This module turns the
-results into table nodes, a 3D overlay, a matrix PNG and a cohort CSV row. It needs only MRML, so it runs and
+results into table nodes, a 3D overlay, and — through `MIRVLib.patient_report`, as ``mirv cohort --figures``
+does — matrix PNGs, the readout, the HTML report and the cohort CSV row. It needs only MRML, so it runs and
 is tested on slicer-core without the Slicer application.
 """
 
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 import slicer
 
-from MIRVLib import matrix_figure, patient_report
+from MIRVLib import matrix_figure, patient_report, quantities
 from MIRVLib.cohort import CohortResult, score_cohort
 from MIRVLib.colour_scale import ColourScale, colour_scale
 from MIRVLib.extraction import extract_patient
@@ -28,7 +29,6 @@ from MIRVLib.file_names import file_stem
 from MIRVLib.lesion_table import LESION_ID, METADATA_COLUMNS, PATIENT_ID, SEGMENT_ID, SITE, STATUS, STATUS_OK, \
     VOLUME_FEATURE, LesionTable
 from MIRVLib.metrics import PatientMIRV
-from MIRVLib import quantities
 from MIRVLib.provenance import atomic_write_csv, atomic_write_json, provenance_record
 from MIRVLib.reduction import FeatureReduction
 from MIRVLib.resources import model_path

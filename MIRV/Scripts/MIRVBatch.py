@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", default="MIRV-CT", help="PyRadiomics preset name or YAML file (default MIRV-CT)")
     parser.add_argument("--jobs", type=int, default=1, help="extraction processes (default 1)")
     parser.add_argument("--no-render", action="store_true", help="skip the 3D overlay render (no OpenGL available)")
+    parser.add_argument("--strict", action="store_true",
+                        help="one patient: stop (exit 2) when the input does not fit the model (another extraction "
+                        "preset, lesion sites the model was not fitted on) instead of warning")
     parser.add_argument("--manifest", type=Path, help="cohort manifest CSV: run every patient (see mirv batch)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     add_manifest_arguments(parser)
@@ -139,7 +142,8 @@ def run_patient(args: argparse.Namespace, scene, application_logic, logic) -> in
                                                 progressCallback=progress, patientID=patient_id)
         outputs.append(atomic_write_csv(out / f"{stem}_followup_lesions.csv", logic.featureFrame(follow_up_table)))
         inputs.update(followUpImage=args.follow_up_image, followUpLesions=args.follow_up_lesions)
-    result = logic.computeMIRV(table, model=args.cohort_model or DEFAULT_MODEL, followUpTableNode=follow_up_table)
+    result = logic.computeMIRV(table, model=args.cohort_model or DEFAULT_MODEL, followUpTableNode=follow_up_table,
+                               strict=args.strict)
     logic.exportPatientRow(result, out / "patients.csv", patient_id)
     outputs.append(out / "patients.csv")
     pictures = {}
