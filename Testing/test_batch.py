@@ -325,3 +325,18 @@ def test_scheduler_without_workers_is_a_clear_error(cohort: dict[str, Path], tmp
     assert code == 1
     assert f"no Dask worker connected to {cluster.scheduler_address} within 1 s" in capsys.readouterr().err
     assert not list((tmp_path / "out" / "patients").glob("*.json"))
+
+
+def test_a_model_fitted_with_another_preset_warns_in_patients_csv(cohort: dict[str, Path],
+                                                                  full_run: dict[str, object], tmp_path: Path) -> None:
+    """mirv batch checks the model's recorded extraction preset (its hash) against the preset it extracted with."""
+    model = json.loads((full_run["out"] / "model.json").read_text(encoding="utf-8"))
+    assert model["cohort"]["extractionPreset"]["sha256"] == sha256_file(cohort["preset"])  # recorded when fitting
+    other = tmp_path / "binwidth-20.yaml"
+    other.write_text(cohort["preset"].read_text(encoding="utf-8").replace("binWidth: 25", "binWidth: 20"))
+    manifest = subset_manifest(cohort, ["P01"], "p01.csv")
+    out = tmp_path / "out"
+    assert main(["batch", "--manifest", str(manifest), "--out", str(out), "--preset", str(other),
+                 "--model", str(full_run["out"] / "model.json")]) == 0
+    warnings = pd.read_csv(out / "patients.csv", dtype=str)["Warnings"].iloc[0]
+    assert "binwidth-20" in warnings and "small-preset" in warnings

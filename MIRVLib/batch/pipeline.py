@@ -190,7 +190,8 @@ def write_outputs(
             model_file = None
             reduction = FeatureReduction(fit or ReductionSettings())
             reduction.extraction_preset = preset_file.stem
-        scored = score_cohort(table, reduction, cohort_volumes(results))
+        extracted_with = {"name": preset_file.stem, "sha256": settings["presetSha256"]}  # checked against the model
+        scored = score_cohort(table, reduction, cohort_volumes(results), extraction_preset=extracted_with)
     except (LesionTableError, ModelError, VolumeTableError, ValueError, KeyError) as error:
         failures.append({"PatientID": "", "LesionID": "", "Stage": "cohort", "Reason": " ".join(str(error).split())})
     outcome.failures = pd.DataFrame(failures, columns=FAILURE_COLUMNS)
