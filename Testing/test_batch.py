@@ -340,3 +340,19 @@ def test_a_model_fitted_with_another_preset_warns_in_patients_csv(cohort: dict[s
                  "--model", str(full_run["out"] / "model.json")]) == 0
     warnings = pd.read_csv(out / "patients.csv", dtype=str)["Warnings"].iloc[0]
     assert "binwidth-20" in warnings and "small-preset" in warnings
+
+
+def test_strict_stops_a_batch_whose_preset_does_not_fit_the_model_and_resume_reuses_its_patients(
+        cohort: dict[str, Path], full_run: dict[str, object], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    other = tmp_path / "binwidth-20.yaml"
+    other.write_text(cohort["preset"].read_text(encoding="utf-8").replace("binWidth: 25", "binWidth: 20"))
+    manifest = subset_manifest(cohort, ["P01"], "p01-strict.csv")
+    out = tmp_path / "out"
+    args = ["batch", "--manifest", str(manifest), "--out", str(out), "--preset", str(other),
+            "--model", str(full_run["out"] / "model.json")]
+    assert main([*args, "--strict"]) == 2
+    assert "binwidth-20" in capsys.readouterr().err
+    assert not (out / "patients.csv").exists() and list((out / "patients").iterdir())  # extracted, stored
+    assert main([*args, "--resume"]) == 0
+    assert "reusing 1 stored patient" in capsys.readouterr().err
+    assert "binwidth-20" in pd.read_csv(out / "patients.csv", dtype=str)["Warnings"].iloc[0]

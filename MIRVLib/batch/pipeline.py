@@ -16,6 +16,7 @@ from typing import Any, Optional
 import pandas as pd
 import yaml
 
+from MIRVLib.applicability import ApplicabilityError
 from MIRVLib.batch.manifest import ManifestRow, read_manifest
 from MIRVLib.batch.runner import run_patients
 from MIRVLib.batch.store import FAILURE_COLUMNS, PatientResult, ResultStore
@@ -87,12 +88,15 @@ def run_batch(
     progress: Progress | None = None,
     extract: Extractor = run_patients,
     engine: str = DEFAULT_ENGINE,
+    strict: bool = False,
 ) -> BatchOutcome:
     """Run a cohort; raises `ManifestError` (before any work) when the manifest has bad rows.
 
     The feature reduction is loaded from ``model`` (file or shipped name) or else fitted on the cohort's
     lesions with ``fit`` (default: the paper preset and thresholds). ``engine`` computes the features; a preset
-    it cannot run raises :class:`~MIRVLib.extraction.PresetError` before any patient is read.
+    it cannot run raises :class:`~MIRVLib.extraction.PresetError` before any patient is read. With ``strict``
+    an input that does not fit the model (`MIRVLib.applicability`) raises `ApplicabilityError` once the patients
+    are stored (``resume`` reuses them), instead of a warning in patients.csv.
     """
     from MIRVLib.extraction import check_preset
 
@@ -140,7 +144,7 @@ def run_batch(
                 for failure in transient[row.patient_id].failures]
         notify("score", "", {})
         write_outputs(out, rows, results, lost, model=model, fit=fit, preset_file=preset_file, settings=settings,
-                      outcome=outcome, manifest=Path(manifest))
+                      outcome=outcome, manifest=Path(manifest), strict=strict)
         return outcome
 
 
@@ -169,7 +173,7 @@ def write_outputs(
     out: Path, rows: list[ManifestRow], results: list[PatientResult], lost: list[dict[str, str]], *,
     model: str | None,
     fit: ReductionSettings | None,
-    preset_file: Path, settings: dict[str, Any], outcome: BatchOutcome, manifest: Path,
+    preset_file: Path, settings: dict[str, Any], outcome: BatchOutcome, manifest: Path, strict: bool = False,
 ) -> None:
     """lesions.csv, failures.csv and (via `MIRVLib.cohort.write_cohort`) patients.csv, model, matrices,
     provenance — all rebuilt from the stored patients, in manifest order; ``lost`` are the failures of
@@ -191,7 +195,10 @@ def write_outputs(
             reduction = FeatureReduction(fit or ReductionSettings())
             reduction.extraction_preset = preset_file.stem
         extracted_with = {"name": preset_file.stem, "sha256": settings["presetSha256"]}  # checked against the model
-        scored = score_cohort(table, reduction, cohort_volumes(results), extraction_preset=extracted_with)
+        scored = score_cohort(table, reduction, cohort_volumes(results), extraction_preset=extracted_with,
+                              strict=strict)
+    except ApplicabilityError:
+        raise  # --strict: the caller stops; the stored patients stay for --resume
     except (LesionTableError, ModelError, VolumeTableError, ValueError, KeyError) as error:
         failures.append({"PatientID": "", "LesionID": "", "Stage": "cohort", "Reason": " ".join(str(error).split())})
     outcome.failures = pd.DataFrame(failures, columns=FAILURE_COLUMNS)

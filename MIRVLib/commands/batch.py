@@ -35,6 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--preset", default="MIRV-CT", help="PyRadiomics preset name or YAML file (default: MIRV-CT)")
     add_engine_option(parser)
+    parser.add_argument("--strict", action="store_true",
+                        help="with --model: stop (exit 2, patients stay stored for --resume) when the input does not "
+                        "fit the model (another extraction preset, lesion sites it was not fitted on) instead of "
+                        "warning in patients.csv")
     reduction = parser.add_mutually_exclusive_group()
     reduction.add_argument("--model", help="MIRV model JSON or shipped model name: score with it, fit nothing")
     reduction.add_argument("--fit", choices=PRESETS, default="paper",
@@ -85,6 +89,7 @@ class ProgressBar:
 
 
 def run(args: argparse.Namespace) -> int:
+    from MIRVLib.applicability import ApplicabilityError
     from MIRVLib.batch.manifest import ManifestError
     from MIRVLib.batch.pipeline import run_batch
     from MIRVLib.batch.runner import EngineError
@@ -102,8 +107,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         outcome = run_batch(args.manifest, args.out, preset=args.preset, model=args.model, fit=fit,
                             jobs=jobs, scheduler=args.scheduler, resume=args.resume,
-                            retry_failed=args.retry_failed, progress=ProgressBar(), engine=args.engine)
-    except (ManifestError, PresetError, OutputError, FileNotFoundError) as error:
+                            retry_failed=args.retry_failed, progress=ProgressBar(), engine=args.engine,
+                            strict=args.strict)
+    except (ManifestError, PresetError, OutputError, ApplicabilityError, FileNotFoundError) as error:
         print(f"mirv batch: error: {error}", file=sys.stderr)
         return EXIT_INVALID
     except EngineError as error:
