@@ -65,8 +65,9 @@ def sdist_root() -> Path:
     root = CACHE / "pyradiomics-sdist-unpacked"
     if (root / "data" / "baseline").is_dir():
         return root
+    archive_path = _sdist_archives()[0]  # downloads on first use (and creates CACHE)
     staging = Path(tempfile.mkdtemp(prefix="pyradiomics-sdist.", dir=CACHE))
-    with tarfile.open(_sdist_archives()[0]) as archive:
+    with tarfile.open(archive_path) as archive:
         for member in archive.getmembers():
             parts = Path(member.name).parts
             if member.isfile() and len(parts) > 1 and ".." not in parts:
