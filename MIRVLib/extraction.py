@@ -47,7 +47,7 @@ from MIRVLib.lesions import (
     Lesion, MaskGeometryError, array_bounds, conform_lesions, conform_mask, full_mask, image_geometry, load_image,
     load_lesions, mask_offset, nonfinite_voxels,
 )
-from MIRVLib.provenance import atomic_write_rows, library_versions, sha256_file
+from MIRVLib.provenance import atomic_write_rows, library_versions, pyradiomics_version, sha256_file
 from MIRVLib.resampling import needs_resampling, resample_lesion
 from MIRVLib.resources import preset_path
 from MIRVLib.worker_processes import pool_context, start_fork_server
@@ -641,24 +641,10 @@ def engine_record(engine: str) -> dict[str, Any]:
     if engine == "native":
         return {"name": "native", "module": "MIRVLib.engine", "version": __version__,
                 "method": "lesion crops resampled onto PyRadiomics' grid; PyRadiomics' definitions in NumPy"}
-    from importlib import metadata
-
     from MIRVLib.fast_texture import agrees_with_pyradiomics  # whether this process's GLCM is the fast one
 
-    version = next((metadata.version(name) for name in ("pyradiomics-bhklab", "pyradiomics")
-                    if _installed(name)), "unknown")
-    return {"name": "pyradiomics", "version": version, "fastGLCM": agrees_with_pyradiomics(),
+    return {"name": "pyradiomics", "version": pyradiomics_version() or "unknown", "fastGLCM": agrees_with_pyradiomics(),
             "method": "PyRadiomics on lesion crops resampled onto PyRadiomics' own grid"}
-
-
-def _installed(distribution: str) -> bool:
-    from importlib import metadata
-
-    try:
-        metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return False
-    return True
 
 
 def feature_names(preset: str | os.PathLike[str] | Preset = "MIRV-CT", engine: str = DEFAULT_ENGINE) -> list[str]:

@@ -46,6 +46,12 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def pyradiomics_version(versions: dict[str, str] | None = None) -> str | None:
+    """The installed PyRadiomics (the pinned bhklab fork or upstream) from ``library_versions()``; None if absent."""
+    versions = library_versions() if versions is None else versions
+    return versions.get("pyradiomics-bhklab") or versions.get("pyradiomics")
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from MIRVLib.options import DEFAULT_ENGINE
-from MIRVLib.provenance import library_versions
+from MIRVLib.provenance import library_versions, pyradiomics_version
 from MIRVLib.resources import list_models, list_presets, resources_dir
 
 
@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _engines(versions: dict[str, str]) -> dict[str, str]:
     """Feature engines and whether they can run here (PyRadiomics is an optional extra)."""
-    pyradiomics = versions.get("pyradiomics-bhklab") or versions.get("pyradiomics")
+    pyradiomics = pyradiomics_version(versions)
     return {
         "native": f"MIRVLib.engine {versions['mirv']}" + (" (default)" if DEFAULT_ENGINE == "native" else ""),
         "pyradiomics": f"PyRadiomics {pyradiomics}" if pyradiomics else "not installed (pip install 'mirv[pyradiomics]')",
