@@ -79,7 +79,11 @@ class NativeExtractor:
         features: Dict[str, float] = {}
         crop = box_slices(box)
         features.update(self._shape(image, shape_mask, box, crop, settings))
-        classes = [name for name in self.parameters.feature_classes if name not in SHAPE_CLASSES]
+        classes = [
+            (name, feature_class_module(name), self.parameters.names(name))
+            for name in self.parameters.feature_classes
+            if name not in SHAPE_CLASSES
+        ]
         if not classes:
             return features
         roi = sitk.GetArrayViewFromImage(mask)[crop] == settings["label"]
@@ -87,8 +91,8 @@ class NativeExtractor:
             type_settings = {**settings, **custom}
             for filtered, name, filtered_settings in filters.IMAGE_TYPES[type_name](image, mask, **type_settings):
                 region = _region(filtered, crop, roi, filtered_settings)
-                for class_name in classes:
-                    values = feature_class_module(class_name).compute(region, self.parameters.names(class_name))
+                for class_name, module, names in classes:
+                    values = module.compute(region, names)
                     features.update((f"{name}_{class_name}_{feature}", value) for feature, value in values.items())
         return features
 

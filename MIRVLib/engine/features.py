@@ -10,6 +10,7 @@ are gray levels (``ivector``) and whose columns are zone sizes or dependence siz
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -151,3 +152,45 @@ def level_dtype(n_levels: int, signed: bool = False) -> np.dtype:
         if n_levels <= np.iinfo(dtype).max:
             return np.dtype(dtype)
     return np.dtype(np.int64)
+
+
+def force2d_dimension(settings: Mapping[str, Any]) -> int:
+    """The axis PyRadiomics' ``force2D`` keeps still (``force2Ddimension``), or -1 without ``force2D``."""
+    return int(settings.get("force2Ddimension", 0)) if settings.get("force2D", False) else -1
+
+
+def angle_candidates(shape: tuple[int, ...], distances: tuple[int, ...], plane_axis: int) -> tuple[np.ndarray, int]:
+    """PyRadiomics' ``build_angles``/``generate_angles`` offsets for a crop of ``shape``: (valid offsets, count).
+
+    Candidate offsets run from +d_max down to -d_max per axis, the first axis slowest; an offset is valid when it
+    fits in the crop (|offset| < size), does not move along ``plane_axis`` and its infinity norm is one of
+    ``distances``. ``count`` is how many angles PyRadiomics allocates (both directions): per requested distance,
+    the offsets of exactly that norm that fit, so a repeated distance counts twice; PyRadiomics reads the valid
+    offsets cyclically until it has them. Raises like PyRadiomics for no distance, a distance below 1 or no angle.
+    """
+    return _angle_candidates(tuple(int(n) for n in shape), tuple(int(d) for d in distances), int(plane_axis))
+
+
+@functools.lru_cache(maxsize=256)
+def _angle_candidates(shape: tuple[int, ...], distances: tuple[int, ...], plane_axis: int) -> tuple[np.ndarray, int]:
+    if not distances or min(distances) < 1:
+        raise RuntimeError("Error getting angle count.")
+    dist = np.array(distances, dtype=np.int64)
+    size = np.asarray(shape, dtype=np.int64)
+    ndim = size.size
+    in_plane = np.arange(ndim) != plane_axis
+    count = 0
+    for d in distances:
+        reach = np.minimum(d, size[in_plane] - 1)
+        inner = np.minimum(d - 1, size[in_plane] - 1)
+        count += int(np.prod(2 * reach + 1)) - int(np.prod(2 * inner + 1))
+    if count == 0:
+        raise RuntimeError("Error getting angle count.")
+    d_max = int(dist.max())
+    steps = np.arange(d_max, -d_max - 1, -1)
+    grid = np.stack(np.meshgrid(*([steps] * ndim), indexing="ij"), -1).reshape(-1, ndim)
+    norm = np.abs(grid).max(1)
+    valid = (np.abs(grid) < size).all(1) & ((grid == 0) | in_plane).all(1) & np.isin(norm, dist)
+    candidates = grid[valid].astype(np.intp)
+    candidates.flags.writeable = False  # shared by every caller through the cache
+    return candidates, count

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from MIRVLib.engine.features import requested
+from MIRVLib.engine.features import angle_candidates, force2d_dimension, requested
 from MIRVLib.engine.region import Region
 
 # Every feature PyRadiomics' RadiomicsGLCM defines -> deprecated? Alphabetical = PyRadiomics' default order.
@@ -98,30 +98,11 @@ def angles(shape: Sequence[int], distances: Sequence[int] = (1,), force2d_dimens
 
 @functools.lru_cache(maxsize=256)
 def _angles(shape: tuple[int, ...], distances: tuple[int, ...], force2d_dimension: int) -> np.ndarray:
-    dist = np.array(distances, dtype=np.int64)
-    size = np.asarray(shape, dtype=np.int64)
-    ndim = size.size
-    if dist.size == 0 or (dist < 1).any():
-        raise RuntimeError("Error getting angle count.")
-    in_plane = np.arange(ndim) != force2d_dimension
-
-    # How many angles PyRadiomics generates: offsets of infinity norm exactly d within the crop, per distance.
-    count = 0
-    for d in dist.tolist():
-        reach = np.where(d < size, 2 * d + 1, 2 * size - 1)[in_plane]
-        inner = np.where(d < size, 2 * d - 1, 2 * size - 1)[in_plane]
-        count += int(np.prod(reach)) - int(np.prod(inner))
-    count //= 2
+    candidates, count = angle_candidates(shape, distances, force2d_dimension)
+    count //= 2  # mono-directional
     if count == 0:
         raise RuntimeError("Error getting angle count.")
-
-    d_max = int(dist.max())
-    steps = np.arange(d_max, -d_max - 1, -1)
-    grid = np.stack(np.meshgrid(*([steps] * ndim), indexing="ij"), -1).reshape(-1, ndim)
-    norm = np.abs(grid).max(1)
-    valid = (np.abs(grid) < size).all(1) & ((grid == 0) | in_plane).all(1) & np.isin(norm, dist) & (norm > 0)
-    candidates = grid[valid]
-    result = candidates[np.arange(count) % len(candidates)].astype(np.intp)
+    result = candidates[np.arange(count) % len(candidates)]
     result.flags.writeable = False  # shared by every caller through the cache
     return result
 
@@ -230,8 +211,7 @@ def glcm_matrices(region: Region) -> np.ndarray:
     the same layout gives the same rounding, so cancellation-prone features match to the last bits.
     """
     settings = region.settings
-    force2d_dimension = int(settings.get("force2Ddimension", 0)) if settings.get("force2D", False) else -1
-    offsets = angles(region.gray_levels.shape, settings.get("distances", [1]), force2d_dimension)
+    offsets = angles(region.gray_levels.shape, settings.get("distances", [1]), force2d_dimension(settings))
     p = cooccurrences(region, offsets)
     present = np.zeros(region.max_level, dtype=bool)
     present[region.present_levels - 1] = True
@@ -266,8 +246,7 @@ def _glcm(region: Region) -> _Features:
     """
     settings = region.settings
     present, max_level = region.present_levels, region.max_level
-    force2d_dimension = int(settings.get("force2Ddimension", 0)) if settings.get("force2D", False) else -1
-    offsets = angles(region.gray_levels.shape, settings.get("distances", [1]), force2d_dimension)
+    offsets = angles(region.gray_levels.shape, settings.get("distances", [1]), force2d_dimension(settings))
     n_angles = len(offsets)
     if settings.get("weightingNorm", None) is not None or n_angles == 1:
         return _DenseGlcm(glcm_matrices(region), present, max_level)

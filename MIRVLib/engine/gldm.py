@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from MIRVLib.engine.features import ZoneCoefficients, evaluate, level_dtype
+from MIRVLib.engine.features import ZoneCoefficients, angle_candidates, evaluate, force2d_dimension, level_dtype
 from MIRVLib.engine.region import Region
 
 logger = logging.getLogger(__name__)
@@ -62,32 +62,9 @@ def angles(shape: Sequence[int], distances: Sequence[int], force2d_dimension: in
     distances = np.asarray(distances)
     if distances.ndim != 1:
         raise ValueError("Expecting distances array to be 1-dimensional.")
-    distances = distances.astype(np.intc)  # PyRadiomics casts to C int (truncating)
-    if distances.size == 0 or np.any(distances < 1):
-        raise RuntimeError("Error getting angle count.")
-    sizes = np.asarray(shape, dtype=np.int64)
-    moving = np.array([axis != force2d_dimension for axis in range(len(shape))])
-
-    # Angles PyRadiomics allocates: per distance, the offsets of exactly that infinity norm that fit.
-    count = 0
-    for distance in distances.tolist():
-        reach = np.minimum(distance, sizes[moving] - 1)
-        inner = np.minimum(distance - 1, sizes[moving] - 1)
-        count += int(np.prod(2 * reach + 1) - np.prod(2 * inner + 1))
-    if count == 0:
-        raise RuntimeError("Error getting angle count.")
-
-    longest = int(distances.max())
-    steps = np.arange(longest, -longest - 1, -1)
-    grid = np.stack(np.meshgrid(*([steps] * len(shape)), indexing="ij"), axis=-1).reshape(-1, len(shape))
-    norm = np.abs(grid).max(axis=1)
-    valid = (
-        np.all(np.abs(grid) < sizes, axis=1)
-        & np.all((grid == 0) | moving, axis=1)
-        & np.isin(norm, distances)
-    )
-    one_pass = grid[valid]
-    return one_pass[np.arange(count) % len(one_pass)]
+    # PyRadiomics casts to C int (truncating)
+    candidates, count = angle_candidates(shape, tuple(distances.astype(np.intc).tolist()), force2d_dimension)
+    return candidates[np.arange(count) % len(candidates)]
 
 
 # ---------------------------------------------------------------- matrix
@@ -112,14 +89,13 @@ def _pair_plan(
 def dependences(region: Region) -> np.ndarray:
     """Number of dependent neighbours of every ROI voxel (C order of the crop)."""
     settings = region.settings
-    force2d_dimension = int(settings.get("force2Ddimension", 0)) if settings.get("force2D", False) else -1
     alpha = operator.index(settings.get("gldm_a", 0))  # an integer in PyRadiomics' C call
     distances = np.asarray(settings.get("distances", [1]))
     if distances.ndim != 1:
         raise ValueError("Expecting distances array to be 1-dimensional.")
     levels = region.gray_levels
     pairs, n_ahead, n_behind, pad = _pair_plan(
-        tuple(levels.shape), tuple(distances.astype(np.intc).tolist()), force2d_dimension
+        tuple(levels.shape), tuple(distances.astype(np.intc).tolist()), force2d_dimension(settings)
     )
 
     n_levels = region.max_level

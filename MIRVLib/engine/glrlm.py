@@ -17,12 +17,12 @@ is computed per direction and the directions are averaged with ``nanmean``.
 from __future__ import annotations
 
 import functools
-import itertools
 import logging
 from collections.abc import Sequence
 
 import numpy as np
 
+from MIRVLib.engine import features
 from MIRVLib.engine.features import none_deprecated, requested
 from MIRVLib.engine.region import Region
 
@@ -63,13 +63,9 @@ def directions(shape: Sequence[int], force2d_dimension: int = -1) -> np.ndarray:
 
 @functools.lru_cache(maxsize=None)
 def _directions(movable: tuple[bool, ...]) -> np.ndarray:
-    per_axis = [(1, 0, -1) if can_move else (0,) for can_move in movable]
-    forward = [
-        offset for offset in itertools.product(*per_axis) if any(offset) and next(o for o in offset if o) > 0
-    ]
-    if not forward:
-        raise RuntimeError("Error getting angle count.")
-    return np.array(forward, dtype=np.intp)
+    # The GLCM's distance-1 angles of a crop two voxels long along the movable axes, one along the others.
+    candidates, count = features.angle_candidates(tuple(2 if can_move else 1 for can_move in movable), (1,), -1)
+    return candidates[: count // 2]
 
 
 # ---------------------------------------------------------------- matrix
@@ -152,7 +148,7 @@ def _run_layout(mask: np.ndarray, force2d_dimension: int) -> tuple[_RunLayout, n
 def _direction_counts(region: Region) -> tuple[np.ndarray, np.ndarray]:
     """Run counts of shape (Na, Ng, Nr) and the directions (Na, Nd); see :func:`run_length_matrix`."""
     settings = region.settings
-    force2d_dimension = int(settings.get("force2Ddimension", 0)) if settings.get("force2D", False) else -1
+    force2d_dimension = features.force2d_dimension(settings)
     layout, angles = _run_layout(region.mask, force2d_dimension)
     n_levels = region.max_level
     n_lengths = int(max(region.mask.shape))

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from MIRVLib.engine import features
 from MIRVLib.engine.features import ZoneCoefficients, evaluate, level_dtype, none_deprecated
 from MIRVLib.engine.region import Region
 
@@ -191,7 +192,7 @@ def size_zone_matrix(region: Region) -> tuple[np.ndarray, np.ndarray, np.ndarray
     gray levels absent from the ROI and sizes no zone has are left out, as PyRadiomics deletes them.
     """
     settings = region.settings
-    force2d_dimension = int(settings.get("force2Ddimension", 0)) if settings.get("force2D", False) else -1
+    force2d_dimension = features.force2d_dimension(settings)
     zone_levels, zone_sizes = zones(region.gray_levels, force2d_dimension)
     present = region.present_levels
     sizes, column = np.unique(zone_sizes, return_inverse=True)

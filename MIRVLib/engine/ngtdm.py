@@ -13,14 +13,13 @@ than the class itself.
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import numpy as np
 
-from MIRVLib.engine.features import evaluate
+from MIRVLib.engine.features import angle_candidates, evaluate, force2d_dimension
 from MIRVLib.engine.region import Region
 
 # Feature name -> deprecated, in PyRadiomics' getFeatureNames() order.
@@ -63,36 +62,19 @@ def neighbourhood(shape: Sequence[int], settings: Mapping[str, Any]) -> Neighbou
     distances = np.asarray(settings.get("distances", [1]))
     if distances.ndim != 1:
         raise ValueError("Expecting distances array to be 1-dimensional.")
-    plane_axis = int(settings.get("force2Ddimension", 0)) if settings.get("force2D", False) else -1
     # PyRadiomics casts the distances to C int (truncating floats).
-    return _neighbourhood(tuple(int(n) for n in shape), tuple(int(d) for d in distances.astype(np.intc)), plane_axis)
+    return _neighbourhood(
+        tuple(int(n) for n in shape), tuple(int(d) for d in distances.astype(np.intc)), force2d_dimension(settings)
+    )
 
 
 @functools.lru_cache(maxsize=256)
 def _neighbourhood(shape: tuple[int, ...], distances: tuple[int, ...], plane_axis: int) -> Neighbourhood:
-    if not distances or min(distances) < 1:
-        raise RuntimeError("Error getting angle count.")
-    reach = max(distances)
-
-    candidates = []  # in PyRadiomics' generation order: first axis slowest, offsets from +reach down to -reach
-    for offset in itertools.product(range(reach, -reach - 1, -1), repeat=len(shape)):
-        if any(
-            (axis == plane_axis and step != 0) or abs(step) >= size
-            for axis, (step, size) in enumerate(zip(offset, shape))
-        ):
-            continue
-        norm = max(abs(step) for step in offset)
-        if norm >= 1 and norm in distances:
-            candidates.append(offset)
-    offsets = np.array(candidates, dtype=np.intp).reshape(-1, len(shape))
-    norms = np.abs(offsets).max(axis=1)
-    total = int(sum(np.count_nonzero(norms == d) for d in distances))  # angle count, repeats included
-    if total == 0:
-        raise RuntimeError("Error getting angle count.")
+    offsets, total = angle_candidates(shape, distances, plane_axis)  # total: angle count, repeats included
     rounds, remainder = divmod(total, len(offsets))
     weights = np.full(len(offsets), rounds, dtype=np.int64)
     weights[:remainder] += 1
-    offsets.flags.writeable = weights.flags.writeable = False  # cached: shared between calls
+    weights.flags.writeable = False  # cached: shared between calls
 
     shells = None
     if remainder == 0:
