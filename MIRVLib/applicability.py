@@ -11,19 +11,21 @@ or sites the model never saw become warnings (the ``Warnings`` column, the reado
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from MIRVLib.commands.extract import PROVENANCE_SUFFIX
 from MIRVLib.lesion_table import PATIENT_ID, SITE, LesionTable
+from MIRVLib.provenance import sha256_bytes
 from MIRVLib.reduction import FeatureReduction
 
 UNKNOWN_SITE = "unknown"
-SIDECAR_SUFFIX = ".provenance.json"  # what `mirv extract` writes next to its lesion table
+SIDECAR_SUFFIX = PROVENANCE_SUFFIX  # what `mirv extract` writes next to its lesion table
 
 
 class ApplicabilityError(ValueError):
@@ -52,10 +54,7 @@ def normalised_site(site: Any) -> str:
 
 def site_counts(table: LesionTable) -> dict[str, int]:
     sites = table.frame[SITE] if SITE in table.frame else [None] * table.num_lesions
-    counts: dict[str, int] = {}
-    for site in sites:
-        counts[normalised_site(site)] = counts.get(normalised_site(site), 0) + 1
-    return dict(sorted(counts.items()))
+    return dict(sorted(Counter(normalised_site(site) for site in sites).items()))
 
 
 def preset_record(preset: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -80,7 +79,7 @@ def fit_record(table: LesionTable, extraction_preset: Mapping[str, Any] | None) 
     there): input feature names (count, hash), lesion sites with counts and the extraction preset."""
     names = json.dumps(table.feature_names).encode()
     return {
-        "inputFeatures": {"count": len(table.feature_names), "sha256": hashlib.sha256(names).hexdigest()},
+        "inputFeatures": {"count": len(table.feature_names), "sha256": sha256_bytes(names)},
         "sites": site_counts(table),
         "extractionPreset": preset_record(extraction_preset),
     }

@@ -52,7 +52,8 @@ def write_figures_and_report(result: CohortResult, table: LesionTable, out_dir: 
         warnings = [w for w in str(row.get("Warnings") or "").split(" ; ") if w]
         text = patient_report.readout(patient.patient_id, row, patient_report.site_counts(sites.values()),
                                       len(result.reduction.selected), patient_changes, warnings=warnings)
-        lesion_table = own.reset_index()[[c for c in (LESION_ID, SITE) if c in own.reset_index()]]
+        own_lesions = own.reset_index()
+        lesion_table = own_lesions[[c for c in (LESION_ID, SITE) if c in own_lesions]]
         if patient_changes is not None:
             lesion_table = lesion_table.merge(patient_changes[[LESION_ID, "PercentChange", "Status"]], on=LESION_ID,
                                               how="outer")

@@ -17,9 +17,10 @@ used in their provenance (:func:`file_name_record`).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
+
+from MIRVLib.provenance import sha256_bytes
 
 MAX_STEM = 120
 HASH_LENGTH = 8
@@ -32,7 +33,7 @@ def file_stem(text: object, max_length: int = MAX_STEM) -> str:
     safe = _UNSAFE.sub("_", text).strip("._")
     if safe == text and 0 < len(safe) <= max_length:
         return safe
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:HASH_LENGTH]
+    digest = sha256_bytes(text.encode("utf-8", "surrogatepass"))[:HASH_LENGTH]
     return f"{safe[:max_length - HASH_LENGTH - 1]}-{digest}" if safe else digest
 
 

@@ -63,11 +63,11 @@ def matrix_figure(matrix: pd.DataFrame, scale: ColourScale, title: str, value_la
     image = axes.imshow(np.ma.masked_invalid(values), cmap=scale.colormap, vmin=scale.low, vmax=scale.high)
     axes.set_xticks(range(len(names)), labels, rotation=45, ha="right", rotation_mode="anchor", fontsize=9)
     axes.set_yticks(range(len(names)), labels, fontsize=9)
+    cells = heatmap(matrix, scale)  # the same text and text colour as the module's table
     for i in range(len(names)):
         for j in range(len(names)):
-            value = values[i, j]
-            axes.text(j, i, cell_text(value, scale), ha="center", va="center", fontsize=9,
-                      color="black" if scale.dark_text(value) else "white")
+            axes.text(j, i, cells.text[i][j], ha="center", va="center", fontsize=9,
+                      color="black" if cells.dark[i, j] else "white")
     if highlight is not None:
         a, b = names.index(highlight[0]), names.index(highlight[1])
         for row, column in ((a, b), (b, a)):
@@ -80,7 +80,8 @@ def matrix_figure(matrix: pd.DataFrame, scale: ColourScale, title: str, value_la
     colorbar = figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, extend=extend[below, above])
     colorbar.set_label(value_label)
     axes.set_title(title, fontsize=10)
-    notes = [scale.describe()[0].upper() + scale.describe()[1:]]
+    described = scale.describe()
+    notes = [described[0].upper() + described[1:]]
     if highlight is not None:
         notes.append(f"outlined: most divergent pair {highlight[0]} – {highlight[1]}")
     figure.text(0.01, 0.01, "\n".join(notes), fontsize=8, ha="left", va="bottom")

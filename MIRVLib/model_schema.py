@@ -22,6 +22,10 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _finite(value: Any) -> bool:
+    return _number(value) and math.isfinite(value)
+
+
 def model_problems(payload: Any) -> list[str]:
     """Every way ``payload`` (a parsed model JSON) breaks the schema, each naming the field; [] when valid."""
     if not isinstance(payload, Mapping):
@@ -36,7 +40,7 @@ def model_problems(payload: Any) -> list[str]:
     else:
         problems += [f"field 'settings.{key}' must be a finite number, got {settings[key]!r}"
                      for key in SETTINGS_NUMBERS if key in settings
-                     and not (_number(settings[key]) and math.isfinite(settings[key]))]
+                     and not _finite(settings[key])]
     features = payload.get("features")
     if "features" in payload:
         if not isinstance(features, list):
@@ -50,7 +54,7 @@ def model_problems(payload: Any) -> list[str]:
         problems.append(f"field 'referenceCohort' must be an object, got {type(reference).__name__}")
     else:
         for metric, values in reference.items():
-            if not isinstance(values, list) or not all(_number(v) and math.isfinite(v) for v in values):
+            if not isinstance(values, list) or not all(_finite(v) for v in values):
                 problems.append(f"field 'referenceCohort.{metric}' must be a list of finite numbers")
     return problems
 
@@ -71,8 +75,8 @@ def _feature_problems(features: list[Any]) -> list[str]:
             seen.add(name)
             where = f"{where} ({name})"
         mean, std = feature.get("mean"), feature.get("std")
-        if not (_number(mean) and math.isfinite(mean)):
+        if not _finite(mean):
             problems.append(f"field '{where}.mean' must be a finite number, got {mean!r}")
-        if not (_number(std) and math.isfinite(std) and std >= 0):  # 0: constant in the cohort, only centred
+        if not (_finite(std) and std >= 0):  # 0: constant in the cohort, only centred
             problems.append(f"field '{where}.std' must be a finite number >= 0, got {std!r}")
     return problems

@@ -15,16 +15,16 @@ from typing import Any
 
 import pandas as pd
 
+from MIRVLib.applicability import UNKNOWN_SITE
 from MIRVLib.colour_scale import colour_scale
 from MIRVLib.matrix_figure import save_matrix_png
 from MIRVLib.metrics import PAIR_SEPARATOR, PatientMIRV
 from MIRVLib.provenance import atomic_write_text
-from MIRVLib.quantities import format_volume, human_value, yes_no
+from MIRVLib.quantities import format_volume, human_value, is_missing, yes_no
 from MIRVLib.reduction import FeatureReduction
 
 METRIC_LABELS = {"dissimilarity": "Cosine dissimilarity", "distance": "Euclidean distance"}
 METRIC_TITLES = {"dissimilarity": "cosine dissimilarity", "distance": "Euclidean distance"}
-UNKNOWN_SITE = "unknown"
 
 
 def site_counts(sites: Iterable[Any]) -> dict[str, int]:
@@ -117,7 +117,7 @@ def _image(path: Path, caption: str, folder: Path | None) -> str:
 
 
 def _cell(value: Any) -> str:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
+    if is_missing(value):
         return "–"
     return html.escape(f"{value:.4g}" if isinstance(value, float) else str(value))
 

@@ -53,26 +53,27 @@ def units(columns) -> dict[str, str]:
     return {c: QUANTITIES[c][1] for c in columns if c in QUANTITIES and QUANTITIES[c][1]}
 
 
-def _missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
+    """None, NaN or NA (text never counts as missing)."""
     return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
 
 
 def format_volume(mm3: Any) -> str:
     """'73,238 mm³ (73.24 mL)'; 'n/a' when unknown."""
-    if _missing(mm3):
+    if is_missing(mm3):
         return "n/a"
     return f"{float(mm3):,.0f} mm³ ({float(mm3) / MM3_PER_ML:.2f} mL)"
 
 
 def yes_no(flag: Any) -> str:
-    return "n/a" if _missing(flag) else "yes" if int(flag) == 1 else "no"
+    return "n/a" if is_missing(flag) else "yes" if int(flag) == 1 else "no"
 
 
 def human_value(column: str, value: Any) -> str:
     """A patients.csv value as a person should read it: flags as yes/no, volumes with mm³ and mL, units added."""
     if column in FLAG_COLUMNS:
         return yes_no(value)
-    if _missing(value) or value == "":
+    if is_missing(value) or value == "":
         return "–"
     unit = QUANTITIES.get(column, ("", ""))[1]
     if unit == "mm3":
