@@ -521,13 +521,14 @@ class MIRVWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         table.setHorizontalHeaderLabels(heatmap.labels)
         table.setVerticalHeaderLabels(heatmap.labels)
         white, black = qt.QColor(255, 255, 255), qt.QColor(0, 0, 0)
+        tooltip = _("{a} – {b}: click to show the pair")  # translated once, not once per cell
         for row, first in enumerate(heatmap.labels):
             for column, second in enumerate(heatmap.labels):
                 item = qt.QTableWidgetItem(heatmap.text[row][column])
                 red, green, blue = (int(c) for c in heatmap.colors[row, column])
                 item.setBackground(qt.QBrush(qt.QColor(red, green, blue)))
                 item.setForeground(qt.QBrush(black if heatmap.dark[row, column] else white))
-                item.setToolTip(_("{a} – {b}: click to show the pair").format(a=first, b=second))
+                item.setToolTip(tooltip.format(a=first, b=second))
                 item.setFlags(qt.Qt.ItemIsEnabled | qt.Qt.ItemIsSelectable)
                 table.setItem(row, column, item)
         self.logic.showTableInLayout(self._result.matrixTableNode(metric), slicer.app.applicationLogic())

@@ -123,15 +123,8 @@ def show_overlay(segmentation_node, segment_ids: list[str], matrix: np.ndarray, 
     nodes = [model]
     if most_divergent is not None:
         a, b = most_divergent
-        halo = tube_polydata(centroids[[a]], centroids[[b]], np.array([matrix[a, b]]), np.array([max_radius * 1.9]),
-                             metric_label, sides=32)
-        halo_model = _model(scene, f"MIRV most divergent pair ({metric_label})", halo)
-        halo_display = halo_model.GetDisplayNode()
-        halo_display.SetScalarVisibility(False)
-        halo_display.SetColor(*HALO_COLOR)
-        halo_display.SetOpacity(0.5)
-        halo_display.SetVisibility2D(False)
-        nodes.append(halo_model)
+        nodes.append(_solid_tube(scene, f"MIRV most divergent pair ({metric_label})", centroids[a], centroids[b],
+                                 matrix[a, b], max_radius * 1.9, metric_label, HALO_COLOR, 0.5))
     _color_segments(segmentation_node, segment_ids, matrix, scale)
     segmentation_node.CreateClosedSurfaceRepresentation()  # lesions visible in 3D around the tube ends
     segmentation_node.SetAttribute(OVERLAY_ATTRIBUTE, json.dumps([node.GetID() for node in nodes]))
@@ -167,16 +160,25 @@ def highlight_pair(segmentation_node, segment_ids: tuple[str, str], label: str):
         _remove_model(scene, previous)
     centroids = segment_centroids(segmentation_node, list(segment_ids))
     radius = max(0.02 * float(np.linalg.norm(centroids[1] - centroids[0])), 1.0)
-    polydata = tube_polydata(centroids[[0]], centroids[[1]], np.array([0.0]), np.array([radius]), label, sides=32)
-    model = _model(scene, f"MIRV selected pair: {label}", polydata)
-    display = model.GetDisplayNode()
-    display.SetScalarVisibility(False)
-    display.SetColor(*SELECTED_COLOR)
-    display.SetOpacity(0.6)
-    display.SetVisibility2D(False)
+    model = _solid_tube(scene, f"MIRV selected pair: {label}", centroids[0], centroids[1], 0.0, radius, label,
+                        SELECTED_COLOR, 0.6)
     ids = [node.GetID() for node in overlay_nodes(segmentation_node)] + [model.GetID()]
     segmentation_node.SetAttribute(OVERLAY_ATTRIBUTE, json.dumps(ids))
     segmentation_node.SetAttribute(SELECTED_PAIR_ATTRIBUTE, model.GetID())
+    return model
+
+
+def _solid_tube(scene, name: str, start: np.ndarray, end: np.ndarray, value: float, radius: float, label: str,
+                color: tuple[float, float, float], opacity: float):
+    """One translucent tube of a single colour (not the colour table), 3D only: the halo and the selected pair."""
+    polydata = tube_polydata(np.asarray([start]), np.asarray([end]), np.array([value]), np.array([radius]), label,
+                             sides=32)
+    model = _model(scene, name, polydata)
+    display = model.GetDisplayNode()
+    display.SetScalarVisibility(False)
+    display.SetColor(*color)
+    display.SetOpacity(opacity)
+    display.SetVisibility2D(False)
     return model
 
 
