@@ -8,7 +8,7 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-output
 
-.PHONY: demo test test-matrix venv system-packages clean
+.PHONY: demo test test-matrix lint venv system-packages clean
 
 # Offscreen rendering for the slicer-core tests needs EGL + Mesa; installed when we are root on Debian.
 system-packages:
@@ -22,7 +22,7 @@ system-packages:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip setuptools wheel
-	$(VPY) -m pip install -q -c Resources/constraints.txt -e '.[slicer,dask,pyradiomics,test]'
+	$(VPY) -m pip install -q -c Resources/constraints.txt -e '.[slicer,dask,dicom,pyradiomics,test,reference]'
 	touch $(STAMP)
 
 venv: system-packages $(STAMP)
@@ -37,6 +37,10 @@ test: venv
 # MIRVLib's tests, an import of every module script, the wheel install. Slow (fresh environments): not in `make test`.
 test-matrix: venv
 	VTK_DEFAULT_OPENGL_WINDOW=vtkEGLRenderWindow $(VPY) -m pytest -m matrix -v -rs
+
+# ruff (configured in pyproject.toml); CI runs it before the tests.
+lint: venv
+	$(VENV)/bin/ruff check .
 
 clean:
 	rm -rf $(VENV) .cache $(DEMO_OUT)

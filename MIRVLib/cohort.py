@@ -22,7 +22,12 @@ from MIRVLib import applicability
 from MIRVLib.file_names import file_name_record, file_stems
 from MIRVLib.lesion_table import LESION_ID, PATIENT_ID, SITE, VOLUME_FEATURE, LesionTable
 from MIRVLib.metrics import (
-    MATRICES, PatientMIRV, ProgressCallback, coefficient_of_variation, cohort_mirv, summary_columns,
+    MATRICES,
+    PatientMIRV,
+    ProgressCallback,
+    coefficient_of_variation,
+    cohort_mirv,
+    summary_columns,
 )
 from MIRVLib.patient_report import UNKNOWN_SITE, site_counts
 from MIRVLib.provenance import atomic_write_csv, atomic_write_json

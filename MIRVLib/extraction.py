@@ -42,11 +42,20 @@ import yaml
 
 from MIRVLib.lesion_columns import ITH_SCORE as ITH_COLUMN
 from MIRVLib.lesion_columns import LESION_ID, PATIENT_ID, SEGMENT_ID, SITE, STATUS, STATUS_OK
-from MIRVLib.options import DEFAULT_ENGINE, ENGINES
 from MIRVLib.lesions import (
-    Lesion, MaskGeometryError, array_bounds, conform_lesions, conform_mask, full_mask, image_geometry, load_image,
-    load_lesions, mask_offset, nonfinite_voxels,
+    Lesion,
+    MaskGeometryError,
+    array_bounds,
+    conform_lesions,
+    conform_mask,
+    full_mask,
+    image_geometry,
+    load_image,
+    load_lesions,
+    mask_offset,
+    nonfinite_voxels,
 )
+from MIRVLib.options import DEFAULT_ENGINE, ENGINES
 from MIRVLib.provenance import atomic_write_rows, library_versions, pyradiomics_version, sha256_file
 from MIRVLib.resampling import needs_resampling, resample_lesion
 from MIRVLib.resources import preset_path
@@ -372,7 +381,8 @@ def _init_worker(prepared: PreparedImage, shared: SharedImage) -> None:
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)  # one core per worker; the pool supplies parallelism
     prepared.image = shared.load()
     _WORKER_PREPARED = prepared
-    _extractor(prepared.preset, prepared.engine)  # build it (imports, schema validation, quiet radiomics logs) before the first task
+    # Build it (imports, schema validation, quiet radiomics logs) before the first task.
+    _extractor(prepared.preset, prepared.engine)
 
 
 def _worker_task(lesion: Lesion, ith: bool) -> dict[str, Any]:
@@ -604,7 +614,7 @@ def extract_patient(
         start_fork_server(jobs if len(lesions) > 1 else 1)  # its imports overlap with reading the image
         prepared = prepare_image(image, preset, patient_id, engine)
     notes = lesion_checks(prepared.image, lesions)
-    for name, messages in notes.items():
+    for _name, messages in notes.items():
         for message in messages:
             log.warning("patient %s: %s", patient_id or "?", message)
     rows = run_lesions(prepared, lesions, jobs, progress, ith)

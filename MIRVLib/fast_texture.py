@@ -149,7 +149,7 @@ class FastFeatureExtractor(featureextractor.RadiomicsFeatureExtractor):
                 for feature in featureNames:
                     featureClass.enableFeatureByName(feature)
             for featureName, featureValue in featureClass.execute().items():
-                featureVector["%s_%s_%s" % (imageTypeName, featureClassName, featureName)] = featureValue
+                featureVector[f"{imageTypeName}_{featureClassName}_{featureName}"] = featureValue
         return featureVector
 
 

@@ -17,7 +17,14 @@ import numpy as np
 import pandas as pd
 
 from MIRVLib.lesion_columns import (  # noqa: F401  (the table's column names, re-exported)
-    ID_COLUMNS, LESION_ID, METADATA_COLUMNS, PATIENT_ID, SEGMENT_ID, SITE, STATUS, STATUS_OK,
+    ID_COLUMNS,
+    LESION_ID,
+    METADATA_COLUMNS,
+    PATIENT_ID,
+    SEGMENT_ID,
+    SITE,
+    STATUS,
+    STATUS_OK,
 )
 from MIRVLib.options import NONFINITE_POLICIES, NonFinitePolicy
 from MIRVLib.provenance import atomic_write_csv, sha256_frame
@@ -161,7 +168,7 @@ def validated_ids(ids: pd.DataFrame, source: str, error: type[ValueError] = Lesi
     ids = ids.astype(str).apply(lambda column: column.str.strip())
     duplicated = ids.duplicated(keep=False)
     if duplicated.any():
-        pairs = sorted({f"{p}/{l}" for p, l in ids[duplicated].itertuples(index=False)})
+        pairs = sorted({f"{p}/{lid}" for p, lid in ids[duplicated].itertuples(index=False)})
         raise error(f"{source}: duplicate (PatientID, LesionID): {', '.join(pairs[:10])}")
     return ids
 
@@ -180,7 +187,7 @@ def _without_failed_extractions(
         (pid, lid, reason) for (pid, lid), reason in zip(ids[failed_rows].itertuples(index=False), status[failed_rows])
     )
     log.warning("%s: %d lesion(s) without features (extraction failed), left out: %s", source, len(failed),
-                "; ".join(f"patient {p} lesion {l}: {r}" for p, l, r in failed[:5]))
+                "; ".join(f"patient {p} lesion {lid}: {r}" for p, lid, r in failed[:5]))
     keep = ~failed_rows
     return frame[keep].reset_index(drop=True), ids[keep].reset_index(drop=True), failed
 

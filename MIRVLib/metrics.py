@@ -91,7 +91,8 @@ def patient_mirv(patient_id: str, vectors: pd.DataFrame | np.ndarray, lesion_ids
     dissimilarity[:, zero] = np.nan
     warnings: list[str] = []
     if zero.any():
-        message = f"patient {patient_id}: all-zero feature vector for lesion(s) {[ids[i] for i in np.flatnonzero(zero)]}; no cosine dissimilarity for them"
+        zero_ids = [ids[i] for i in np.flatnonzero(zero)]
+        message = f"patient {patient_id}: all-zero feature vector for lesion(s) {zero_ids}; no cosine dissimilarity for them"
         log.warning(message)
         warnings.append(message)
     reason = None

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Optional, Union
+from typing import IO, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 LOCK_NAME = ".mirv-batch.lock"
@@ -32,7 +32,7 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _refuse_inputs(out: Path, inputs: Iterable[Optional[PathLike]]) -> None:
+def _refuse_inputs(out: Path, inputs: Iterable[PathLike | None]) -> None:
     for given in inputs:
         if given is None:
             continue
@@ -51,7 +51,7 @@ def _probe(folder: Path) -> None:
         raise OutputError(f"cannot write into {folder}: {error.strerror or error}") from error
 
 
-def check_output_file(out: PathLike, inputs: Iterable[Optional[PathLike]] = ()) -> Path:
+def check_output_file(out: PathLike, inputs: Iterable[PathLike | None] = ()) -> Path:
     """``out`` as a file to (re)write: not an input, not a folder; its folder (created if missing) writable."""
     out = Path(out)
     _refuse_inputs(out, inputs)
@@ -64,7 +64,7 @@ def check_output_file(out: PathLike, inputs: Iterable[Optional[PathLike]] = ()) 
     return out
 
 
-def check_output_folder(out: PathLike, inputs: Iterable[Optional[PathLike]] = ()) -> Path:
+def check_output_folder(out: PathLike, inputs: Iterable[PathLike | None] = ()) -> Path:
     """``out`` as a folder to write into: not an input, not a file; created if missing, and writable."""
     out = Path(out)
     _refuse_inputs(out, inputs)

@@ -22,7 +22,14 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from MIRVLib.extraction import (
-    DEFAULT_ENGINE, LESION_ID, METADATA_COLUMNS, PATIENT_ID, STATUS, STATUS_OK, Preset, extract_patient,
+    DEFAULT_ENGINE,
+    LESION_ID,
+    METADATA_COLUMNS,
+    PATIENT_ID,
+    STATUS,
+    STATUS_OK,
+    Preset,
+    extract_patient,
     prepare_image,
 )
 from MIRVLib.lesions import Lesion, SourceGrid, array_bounds, conform_lesions, conform_mask, mask_offset
@@ -75,7 +82,7 @@ def perturbed_lesions(lesions: Sequence[Lesion], radius_mm: float, mode: str, im
                              tuple((offset - low).tolist()))
         return conform_mask(perturb_mask(widened.whole(lesion.mask), radius_mm, mode), image, lesion.name)[0]
 
-    return [Lesion(l.name, perturbed(l), l.site, l.color, l.segment_id, l.error) for l in lesions]
+    return [Lesion(les.name, perturbed(les), les.site, les.color, les.segment_id, les.error) for les in lesions]
 
 
 def lins_ccc(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:

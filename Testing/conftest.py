@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from stats_data import reference_patients, reference_patients_csv  # noqa: F401  (SARC021 MIRV fixtures)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from pyradiomics_data import pyradiomics_data_dir
 
 from MIRVLib.engine.region import Region
-from pyradiomics_data import pyradiomics_data_dir
 
 # Parity tolerance of the native engine against PyRadiomics (issue 11).
 RELATIVE_TOLERANCE = 1e-9
@@ -199,7 +199,7 @@ def compare_class(
     return True
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def sdist_crop(name: str) -> tuple[sitk.Image, sitk.Image]:
     """The sdist case ``name`` cropped to label 1, once per session (the crop depends only on the label and
     PyRadiomics' mask checks, none of the feature classes' settings). Callers must not modify the images."""

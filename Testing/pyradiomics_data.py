@@ -1,9 +1,9 @@
 """Real CT test data: PyRadiomics' sample lung CTs (from the pyradiomics-bhklab 3.1.4 sdist) plus synthetic lesions.
 
 The sdist is fetched once with ``pip download`` into the git-ignored ``.cache/`` and unpacked next to it
-(its ``data/`` images and baselines, example settings and test harness); later runs reuse it. Synthetic lesions are ellipsoids placed by hand in other
-tissue of the same CTs (heart, aorta, chest wall, vertebra, liver, spleen, aerated lung), so one patient has
-lesions of very different texture.
+(its ``data/`` images and baselines, example settings and test harness); later runs reuse it. Synthetic lesions
+are ellipsoids placed by hand in other tissue of the same CTs (heart, aorta, chest wall, vertebra, liver, spleen,
+aerated lung), so one patient has lesions of very different texture.
 """
 
 from __future__ import annotations

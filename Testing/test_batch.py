@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-
 from batch_cohort import make_cohort, write_small_preset
+
 from MIRVLib.batch import runner
 from MIRVLib.batch.pipeline import run_batch
 from MIRVLib.cli import main
@@ -232,7 +232,7 @@ def test_follow_up_volumes_and_sites(tmp_path: Path) -> None:
     patients = pd.read_csv(out / "patients.csv", dtype={"PatientID": str}).set_index("PatientID")
     changes = pd.read_csv(out / "lesion_volume_changes.csv", dtype={"PatientID": str, "LesionID": str})
     for pid in ("P01", "P02", "P03"):
-        def volumes(timepoint: str) -> dict[str, float]:  # voxels × voxel volume (no resampling in the preset)
+        def volumes(timepoint: str, pid: str = pid) -> dict[str, float]:  # voxels × voxel volume (no resampling)
             folder = tmp_path / pid / timepoint / "lesions"
             result = {}
             for mask in sorted(folder.glob("*.nrrd")):

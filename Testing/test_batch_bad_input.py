@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from batch_cohort import make_cohort, write_small_preset
+
 from MIRVLib.cli import main
 from MIRVLib.output_checks import LOCK_NAME, folder_lock
 

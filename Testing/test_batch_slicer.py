@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("slicer", reason="slicer-core is not installed")
+from batch_cohort import make_cohort, write_small_preset  # noqa: E402
 from slicer_env import REPO_ROOT, make_slicer_environment  # noqa: E402
 
-from batch_cohort import make_cohort, write_small_preset  # noqa: E402
 from MIRVLib.cli import main  # noqa: E402
 
 pytestmark = pytest.mark.slicer

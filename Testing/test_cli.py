@@ -6,8 +6,9 @@ import json
 import subprocess
 import sys
 
-import MIRVLib
 from fresh_interpreter import modules_loaded_by
+
+import MIRVLib
 from MIRVLib.cli import main
 
 
@@ -27,7 +28,8 @@ def test_info_lists_shipped_presets(capsys):
 
 
 def test_console_script_help_runs():
-    result = subprocess.run([sys.executable, "-m", "MIRVLib", "--help"], capture_output=True, text=True, encoding="utf-8", check=True)
+    result = subprocess.run([sys.executable, "-m", "MIRVLib", "--help"],
+                            capture_output=True, text=True, encoding="utf-8", check=True)
     assert "usage: mirv" in result.stdout
 
 

@@ -18,7 +18,6 @@ import functools
 
 import pytest
 import SimpleITK as sitk
-
 from engine_cases import assert_features_close, sdist_case, single_slice_case
 from pyradiomics_data import sdist_root
 
@@ -47,7 +46,7 @@ def _baseline_configs() -> dict[str, dict]:
     return {f"{c['test']}[{'+'.join(c['featureClass'])}]": c for c in configs.values()}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _configs() -> dict[str, dict]:
     return _baseline_configs()
 

@@ -9,9 +9,9 @@ Values are compared with PyRadiomics in each class's own test file.
 from __future__ import annotations
 
 import pytest
-
 from engine_cases import crop, region_of, sdist_case
 from fresh_interpreter import modules_loaded_by
+
 from MIRVLib.engine import firstorder, glcm, gldm, glrlm, glszm, ngtdm, shape, shape2d
 
 MODULES = {

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 import SimpleITK as sitk
-
 from engine_cases import assert_features_close, sdist_case, single_slice_case
 from pyradiomics_data import sdist_root
 

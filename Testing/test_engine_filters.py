@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import pywt
 import SimpleITK as sitk
-
 from engine_cases import SDIST_CASES, random_cases, sdist_case
+
 from MIRVLib.engine import filters
 
 logging.getLogger("radiomics").setLevel(logging.ERROR)

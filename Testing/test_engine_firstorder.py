@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from engine_cases import (
     SDIST_CASES,
     assert_features_close,
@@ -25,6 +25,7 @@ from engine_cases import (
     region_of,
     sdist_crop,
 )
+
 from MIRVLib.engine import firstorder
 
 logging.getLogger("radiomics").setLevel(logging.ERROR)
@@ -32,7 +33,7 @@ logging.getLogger("radiomics").setLevel(logging.ERROR)
 ALL_NAMES = list(firstorder.FEATURES)  # deprecated StandardDeviation included: PyRadiomics computes it by name
 
 
-def _compare(image, mask, settings: dict[str, Any], names: Optional[Sequence[str]], context: str) -> None:
+def _compare(image, mask, settings: dict[str, Any], names: Sequence[str] | None, context: str) -> None:
     compare_class(firstorder, "firstorder", image, mask, settings, context, names)
 
 

@@ -16,7 +16,6 @@ import functools
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from engine_cases import (
     SDIST_CASES,
     assert_features_close,
@@ -27,6 +26,7 @@ from engine_cases import (
     region_of,
     sdist_crop,
 )
+
 from MIRVLib.engine import glcm
 from MIRVLib.engine.region import Region
 

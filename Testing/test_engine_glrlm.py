@@ -13,8 +13,8 @@ import functools
 
 import numpy as np
 import pytest
-
 from engine_cases import SDIST_CASES, compare_class, crop, random_cases, region_of, sdist_crop
+
 from MIRVLib.engine import glrlm
 from MIRVLib.engine.region import Region
 

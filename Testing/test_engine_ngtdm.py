@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from engine_cases import SDIST_CASES, compare_class, crop, pyradiomics_class_values, random_cases, region_of, sdist_crop
+
 from MIRVLib.engine import ngtdm
 
 logging.getLogger("radiomics").setLevel(logging.ERROR)

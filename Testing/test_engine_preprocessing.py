@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from engine_cases import SDIST_CASES, random_cases, sdist_case
+
 from MIRVLib.engine import preprocessing
 
 logging.getLogger("radiomics").setLevel(logging.CRITICAL)
@@ -89,7 +89,7 @@ def _check_mask_both(image: sitk.Image, mask: sitk.Image, settings: dict[str, An
     return ours
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _lesion_region(name: str, margin: int = 12) -> tuple[sitk.Image, sitk.Image]:
     """The sdist image and UInt32 mask cut around the label with ``margin`` voxels (geometry kept)."""
     image, mask = sdist_case(name)

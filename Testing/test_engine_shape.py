@@ -10,14 +10,15 @@ deprecated features requested by name, and PyRadiomics' errors for shape2D input
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from engine_cases import SDIST_CASES, compare_class, random_cases, region_of, sdist_crop
 from scipy import ndimage
 
-from engine_cases import SDIST_CASES, compare_class, random_cases, region_of, sdist_crop
 from MIRVLib.engine import shape, shape2d
 from MIRVLib.engine.region import Region
 
@@ -26,7 +27,7 @@ logging.getLogger("radiomics").setLevel(logging.CRITICAL)
 MODULES = {"shape": shape, "shape2D": shape2d}
 
 
-def _compare(class_name: str, image, mask, settings: dict[str, Any], names: Optional[Sequence[str]], context: str):
+def _compare(class_name: str, image, mask, settings: dict[str, Any], names: Sequence[str] | None, context: str):
     """PyRadiomics' class and the engine on the same crop; ``names=None``: PyRadiomics' default (all non-deprecated)."""
     compare_class(MODULES[class_name], class_name, image, mask, settings, context, names)
 
@@ -176,7 +177,7 @@ def test_shape2d_random_masks(seed):
         _compare("shape2D", image, mask, settings, list(shape2d.FEATURES), f"seed {seed} mask {index} axis {axis}")
 
 
-def _raised(function) -> Optional[type]:
+def _raised(function) -> type | None:
     try:
         function()
     except Exception as error:  # noqa: BLE001 - the exception type is what is compared

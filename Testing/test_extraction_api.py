@@ -7,10 +7,10 @@ import pickle
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from pyradiomics_data import ball_mask, light_preset, synthetic_ct
 
 from MIRVLib.extraction import extract_lesion, extract_patient, feature_names, load_preset, prepare_image
 from MIRVLib.lesions import Lesion
-from pyradiomics_data import ball_mask, light_preset, synthetic_ct
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def test_progress_callback_and_in_memory_provenance(ct, tmp_path):
     image = result.provenance["image"]
     assert image["source"] == "<in-memory>" and len(image["sha256"]) == 64
     assert image["geometry"]["size"] == list(ct.GetSize())
-    assert [entry["voxels"] for entry in result.provenance["lesions"]] == [l.voxel_count for l in lesions]
+    assert [entry["voxels"] for entry in result.provenance["lesions"]] == [lesion.voxel_count for lesion in lesions]
 
 
 def test_prepared_image_and_lesion_tasks_pickle(ct, tmp_path):

@@ -8,10 +8,10 @@ import logging
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from pyradiomics_data import ball_mask, light_preset, synthetic_ct
 
 from MIRVLib.extraction import METADATA_COLUMNS, extract_patient, prepare_image
 from MIRVLib.lesions import Lesion
-from pyradiomics_data import ball_mask, light_preset, synthetic_ct
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,8 @@ def test_non_ct_intensities_give_a_warning(ct, preset, caplog):
     with caplog.at_level(logging.WARNING):
         result = extract_patient(mri_like, [Lesion("x", ball_mask(ct, (32, 32, 10), 6))], preset, patient_id="MR1")
     assert _status(result, "x") == "ok"
-    assert result.provenance["imageWarnings"] and "do not look like CT in Hounsfield units" in result.provenance["imageWarnings"][0]
+    warnings = result.provenance["imageWarnings"]
+    assert warnings and "do not look like CT in Hounsfield units" in warnings[0]
     assert "patient MR1" in caplog.text and "Hounsfield" in caplog.text
     assert prepare_image(ct, preset).warnings == []
 

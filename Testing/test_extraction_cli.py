@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
+from fresh_interpreter import modules_loaded_by
+from pyradiomics_data import ball_mask, light_preset, synthetic_ct, write_labelmap, write_seg_nrrd
 
 from MIRVLib.cli import main
 from MIRVLib.extraction import extract_patient, load_preset
 from MIRVLib.lesions import Lesion
 from MIRVLib.provenance import sha256_file
-from fresh_interpreter import modules_loaded_by
-from pyradiomics_data import ball_mask, light_preset, synthetic_ct, write_labelmap, write_seg_nrrd
 
 
 @pytest.fixture()

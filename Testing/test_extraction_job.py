@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from slicer_env import REPO_ROOT, slicer  # noqa: F401  (skips without slicer-core)
 
 pytestmark = pytest.mark.slicer

@@ -15,13 +15,13 @@ import logging
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from engine_cases import assert_features_close
+from pyradiomics_data import patient_masks
 from radiomics import featureextractor, imageoperations
 
-from engine_cases import assert_features_close
 from MIRVLib.extraction import METADATA_COLUMNS, extract_patient, load_preset
 from MIRVLib.lesions import Lesion, full_mask, load_lesions
 from MIRVLib.resampling import resample_lesion
-from pyradiomics_data import patient_masks
 
 logging.getLogger("radiomics").setLevel(logging.ERROR)
 SAMPLE = "sample"
@@ -49,7 +49,7 @@ def _assert_engine_agrees(engine: str, ours: dict, reference: dict, lesion: str)
                                          if not k.startswith("diagnostics_")}, lesion)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _patient(case: str) -> tuple[str, dict[str, sitk.Image]]:
     """CT path and whole-image lesion masks of a parity patient (lung1, lung2 or the bundled sample)."""
     if case != SAMPLE:
@@ -63,7 +63,7 @@ def _patient(case: str) -> tuple[str, dict[str, sitk.Image]]:
     return str(folder / "baseline_CT.nrrd"), {lesion.name: full_mask(lesion.mask, image) for lesion in lesions}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _pyradiomics_reference(case: str, preset: str) -> tuple[dict, ...]:
     """Plain PyRadiomics (``extractor.execute(full CT, lesion mask)``) for every lesion, computed once."""
     image_path, masks = _patient(case)

@@ -14,12 +14,12 @@ import logging
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from pyradiomics_data import patient_masks
 from radiomics import featureextractor, getFeatureClasses, glcm
 
 from MIRVLib.extraction import load_preset
 from MIRVLib.fast_texture import FAST_CLASSES, FastFeatureExtractor, FastGLCM, install
 from MIRVLib.resampling import resample_lesion
-from pyradiomics_data import patient_masks
 
 logging.getLogger("radiomics").setLevel(logging.ERROR)
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from slicer_env import REPO_ROOT  # noqa: F401  (skips without slicer-core)
 
 pytestmark = [pytest.mark.slicer, pytest.mark.slow]

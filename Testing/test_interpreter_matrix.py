@@ -5,7 +5,6 @@ interpreter is a skip with the reason."""
 from __future__ import annotations
 
 import pytest
-
 from interpreter_matrix import VERSIONS, run_version
 
 pytestmark = [pytest.mark.matrix, pytest.mark.slow]

@@ -9,11 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
+from pyradiomics_data import ball_mask, synthetic_ct, write_labelmap, write_seg_nrrd
 
 from MIRVLib.lesions import (
-    Lesion, SourceGrid, array_bounds, conform_mask, full_mask, load_image, load_lesions, mask_offset,
+    Lesion,
+    SourceGrid,
+    array_bounds,
+    conform_mask,
+    full_mask,
+    load_image,
+    load_lesions,
+    mask_offset,
 )
-from pyradiomics_data import ball_mask, synthetic_ct, write_labelmap, write_seg_nrrd
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +68,7 @@ def test_labelmap_with_names_csv_and_sites_csv(ct, tmp_path):
     pd.DataFrame({"Label": [1, 2, 7], "LesionID": ["L01", "L02", "unused"]}).to_csv(tmp_path / "names.csv", index=False)
     pd.DataFrame({"LesionID": ["L02"], "Site": ["lung"]}).to_csv(tmp_path / "sites.csv", index=False)
     lesions = load_lesions(tmp_path / "labels.nii.gz", ct, names_csv=tmp_path / "names.csv", sites_csv=tmp_path / "sites.csv")
-    assert [(l.name, l.segment_id, l.site) for l in lesions] == [("L01", "1", None), ("L02", "2", "lung")]
+    assert [(lesion.name, lesion.segment_id, lesion.site) for lesion in lesions] == [("L01", "1", None), ("L02", "2", "lung")]
     _assert_is_box_of(lesions[1].mask, ct, masks["b"])
 
 
@@ -72,7 +79,7 @@ def test_folder_of_binary_masks(ct, tmp_path):
     sitk.WriteImage(ball_mask(ct, (44, 44, 10), 5), str(folder / "lesion_A.nii.gz"))
     (folder / "notes.txt").write_text("not a mask")
     lesions = load_lesions(folder, ct)
-    assert [l.name for l in lesions] == ["lesion_A", "lesion_B"]
+    assert [lesion.name for lesion in lesions] == ["lesion_A", "lesion_B"]
     _assert_is_box_of(lesions[1].mask, ct, ball_mask(ct, (20, 20, 10), 5))  # binary again
 
 
@@ -83,7 +90,7 @@ def test_split_components_largest_first_and_small_ones_dropped(ct, tmp_path):
     mask.CopyInformation(ct)
     sitk.WriteImage(mask, str(tmp_path / "mets.nrrd"))
     lesions = load_lesions(tmp_path / "mets.nrrd", ct, split_components=True, min_voxels=5)
-    assert [l.name for l in lesions] == ["1-1", "1-2"]
+    assert [lesion.name for lesion in lesions] == ["1-1", "1-2"]
     _assert_is_box_of(lesions[0].mask, ct, ball_mask(ct, (20, 20, 10), 6))
     _assert_is_box_of(lesions[1].mask, ct, ball_mask(ct, (45, 45, 10), 4))
     assert len(load_lesions(tmp_path / "mets.nrrd", ct, split_components=True, min_voxels=1)) == 3

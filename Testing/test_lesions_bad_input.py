@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from pyradiomics_data import light_preset, synthetic_ct
 
 from MIRVLib.cli import main
 from MIRVLib.lesions import MAX_LABELS, load_lesions
-from pyradiomics_data import light_preset, synthetic_ct
 
 
 @pytest.fixture(scope="module")

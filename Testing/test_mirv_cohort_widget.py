@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
 from slicer_env import slicer  # noqa: F401  (skips without slicer-core)
 from slicer_gui.harness import installed
 from slicer_gui.qt_widgets import Qt

@@ -14,7 +14,6 @@ import types
 import unittest
 
 import pytest
-
 from slicer_env import slicer  # noqa: F401  (skips without slicer-core)
 from slicer_gui.harness import installed
 from slicer_gui.qt_widgets import QMessageBox

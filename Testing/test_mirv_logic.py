@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-
 from slicer_env import REPO_ROOT, make_slicer_environment, slicer, write_node  # noqa: F401  (skips without slicer-core)
 
 from MIRVLib.cli import main as mirv_main
@@ -371,7 +370,8 @@ def test_oblique_volume_and_masks_match_the_files_slicer_writes(slicer_env, tmp_
     np.testing.assert_array_equal(sitk.GetArrayViewFromImage(image), sitk.GetArrayViewFromImage(reference))
     assert abs(np.linalg.det(np.reshape(image.GetDirection(), (3, 3))) - 1) < 1e-9
     ours = {lesion.name: sitk.GetArrayFromImage(lesion.mask) for lesion in lesions_from_segmentation(segmentation, volume)}
-    theirs = {lesion.name: sitk.GetArrayFromImage(lesion.mask) for lesion in load_lesions(tmp_path / "lesions.seg.nrrd", reference)}
+    theirs = {lesion.name: sitk.GetArrayFromImage(lesion.mask)
+              for lesion in load_lesions(tmp_path / "lesions.seg.nrrd", reference)}
     assert set(ours) == set(theirs) == {"a", "b"}
     for name in ours:  # both the segment's box on the same grid
         assert ours[name].sum() > 5

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from slicer_env import REPO_ROOT, slicer  # noqa: F401  (skips without slicer-core)
 from slicer_gui.harness import installed
 from slicer_gui.qt_widgets import Qt

@@ -12,7 +12,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
 from slicer_gui.signals import class_signals, normalize
 
 REPO = Path(__file__).resolve().parent.parent

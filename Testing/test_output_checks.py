@@ -8,15 +8,14 @@ import errno
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from pyradiomics_data import light_preset, synthetic_ct
 
 from MIRVLib.cli import main
 from MIRVLib.output_checks import OutputError, check_output_file, check_output_folder, folder_lock
-from pyradiomics_data import light_preset, synthetic_ct
 
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 

@@ -35,7 +35,8 @@ def fitted(sarc021) -> dict[str, FeatureReduction]:
 
 def test_reference_preset_reproduces_table_s2(fitted):
     reduction = fitted["reference"]
-    assert (reduction.step_counts["input"], reduction.step_counts["varianceAndVolume"], reduction.step_counts["selected"]) == (1218, 248, 16)
+    counts = reduction.step_counts
+    assert (counts["input"], counts["varianceAndVolume"], counts["selected"]) == (1218, 248, 16)
     assert reduction.selected == TABLE_S2
 
 

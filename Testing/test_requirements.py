@@ -25,7 +25,7 @@ def test_slicer_requirements_equal_the_package_dependencies(repo_root):
 
 def test_constraints_pin_every_dependency(repo_root):
     project = tomllib.loads((repo_root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    pinned = {line.split("==")[0].lower() for line in (repo_root / "Resources" / "constraints.txt").read_text(encoding="utf-8").splitlines()
-              if "==" in line}
+    constraints = (repo_root / "Resources" / "constraints.txt").read_text(encoding="utf-8").splitlines()
+    pinned = {line.split("==")[0].lower() for line in constraints if "==" in line}
     extras = [req for group in project["optional-dependencies"].values() for req in group]
     assert _names(project["dependencies"] + extras) - {"dask"} <= {name.replace("_", "-") for name in pinned} | {"dask"}

@@ -11,7 +11,13 @@ import pytest
 from MIRVLib.lesion_table import LESION_ID
 from MIRVLib.quantities import format_volume, human_value, units
 from MIRVLib.response import (
-    BASELINE, FOLLOW_UP, VolumeTableError, lesion_volume_changes, matched_volumes, validate_volumes, volume_response,
+    BASELINE,
+    FOLLOW_UP,
+    VolumeTableError,
+    lesion_volume_changes,
+    matched_volumes,
+    validate_volumes,
+    volume_response,
 )
 
 

@@ -8,13 +8,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
+from pyradiomics_data import ball_mask, light_preset, synthetic_ct
 
 from MIRVLib.cli import main
 from MIRVLib.lesions import Lesion, conform_mask, full_mask
 from MIRVLib.robustness import (
-    concordance_table, lins_ccc, perturb_mask, perturbed_lesions, robust_features, run_robustness,
+    concordance_table,
+    lins_ccc,
+    perturb_mask,
+    perturbed_lesions,
+    robust_features,
+    run_robustness,
 )
-from pyradiomics_data import ball_mask, light_preset, synthetic_ct
 
 
 def _cube(spacing, size=12, lo=4, hi=9) -> sitk.Image:

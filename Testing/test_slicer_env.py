@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from slicer_env import slicer  # noqa: F401  (skips when slicer-core is absent)
 
 pytestmark = pytest.mark.slicer

@@ -4,6 +4,7 @@ error and exit code instead of HR 4e8 with CI 0..inf or a traceback (issue 14 §
 from __future__ import annotations
 
 import logging
+
 import numpy as np
 import pandas as pd
 import pytest

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import spearmanr
-from statsmodels.stats.multitest import multipletests
 from stats_data import FIGURE_2A, sarc021_patients
+from statsmodels.stats.multitest import multipletests
 
 from MIRVLib.stats.correlate import spearman_matrix
 

@@ -7,8 +7,18 @@ import pandas as pd
 import pytest
 
 from MIRVLib.stats.join import (
-    BINARY, CATEGORICAL, CONTINUOUS, add_derived, complete_cases, derive_column, detect_types, join_tables,
-    load_tables, missing_report, numeric_columns, read_table,
+    BINARY,
+    CATEGORICAL,
+    CONTINUOUS,
+    add_derived,
+    complete_cases,
+    derive_column,
+    detect_types,
+    join_tables,
+    load_tables,
+    missing_report,
+    numeric_columns,
+    read_table,
 )
 
 

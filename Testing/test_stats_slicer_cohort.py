@@ -48,7 +48,9 @@ def test_text_table_from_a_storage_node_is_typed_back(logic, reference_patients_
     np.testing.assert_allclose(frame["MIRVMaxDissimilarity"].astype(float), expected["MIRVMaxDissimilarity"], equal_nan=True)
 
 
-def test_correlate_and_km_from_table_nodes_equal_mirvlib(logic, reference_patients_csv, reference_patients, sarc021_dir, tmp_path):
+def test_correlate_and_km_from_table_nodes_equal_mirvlib(
+    logic, reference_patients_csv, reference_patients, sarc021_dir, tmp_path
+):
     patients = logic.loadTable(reference_patients_csv)
     clinical = [logic.loadTable(sarc021_dir / name) for name in CLINICAL]
     assert clinical[0].GetColumnName(0) == "USUBJID"  # BOM stripped

@@ -8,8 +8,8 @@ import pytest
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.statistics import logrank_test
 from scipy.stats import kruskal
-from statsmodels.stats.multitest import multipletests
 from stats_data import CLINICAL
+from statsmodels.stats.multitest import multipletests
 
 from MIRVLib.stats.compare import kruskal_wallis
 from MIRVLib.stats.join import prepare_table, read_table

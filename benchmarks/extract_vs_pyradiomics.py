@@ -223,8 +223,9 @@ def main() -> int:
         for name in ("read", "resample", "filter", "matrices", "features", "other", "write")))
     print("   (resample runs in a helper thread while the previous lesion's features are computed; 'other' is the "
           "rest of the engine's time, waiting for that thread included)")
+    rest = max(times["mirv native --jobs 1"] - stages["engine"] - stages["read"] - stages["write"], 0)
     print(f"   engine total {stages['engine'] * 1000:.0f} ms; the rest of `mirv extract --jobs 1` (interpreter, "
-          f"imports, exit): {max(times['mirv native --jobs 1'] - stages['engine'] - stages['read'] - stages['write'], 0) * 1000:.0f} ms")
+          f"imports, exit): {rest * 1000:.0f} ms")
 
     reference = pd.read_csv(work / "pyrad.csv", float_precision="round_trip")
     for label, file in (("native --jobs 1", "native1.csv"), ("native --jobs 2", "native2.csv"),

@@ -27,10 +27,11 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "Testing"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 from machine import load_average  # noqa: E402
+from pyradiomics_data import patient_masks  # noqa: E402
+
 from MIRVLib.extraction import load_preset  # noqa: E402
 from MIRVLib.fast_texture import FastGLCM, install  # noqa: E402
 from MIRVLib.resampling import resample_lesion  # noqa: E402
-from pyradiomics_data import patient_masks  # noqa: E402
 
 
 def _extractor() -> featureextractor.RadiomicsFeatureExtractor:

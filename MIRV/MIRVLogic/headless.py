@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 import slicer
 import vtk  # after slicer, which pins the VTK it was built with
 from vtk.util.numpy_support import vtk_to_numpy

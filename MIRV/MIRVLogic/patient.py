@@ -26,8 +26,17 @@ from MIRVLib.cohort import CohortResult, score_cohort
 from MIRVLib.colour_scale import ColourScale, colour_scale
 from MIRVLib.extraction import extract_patient
 from MIRVLib.file_names import file_stem
-from MIRVLib.lesion_table import LESION_ID, METADATA_COLUMNS, PATIENT_ID, SEGMENT_ID, SITE, STATUS, STATUS_OK, \
-    VOLUME_FEATURE, LesionTable
+from MIRVLib.lesion_table import (
+    LESION_ID,
+    METADATA_COLUMNS,
+    PATIENT_ID,
+    SEGMENT_ID,
+    SITE,
+    STATUS,
+    STATUS_OK,
+    VOLUME_FEATURE,
+    LesionTable,
+)
 from MIRVLib.metrics import PatientMIRV
 from MIRVLib.provenance import atomic_write_csv, atomic_write_json, provenance_record
 from MIRVLib.reduction import FeatureReduction
@@ -260,8 +269,8 @@ class MIRVLogic:
         scored = table.frame.set_index(LESION_ID)
         lesions = pd.DataFrame({
             LESION_ID: list(patient.lesion_ids),
-            SEGMENT_ID: [scored[SEGMENT_ID].get(l, "") if SEGMENT_ID in scored else "" for l in patient.lesion_ids],
-            SITE: [scored[SITE].get(l, "") if SITE in scored else "" for l in patient.lesion_ids],
+            SEGMENT_ID: [scored[SEGMENT_ID].get(lid, "") if SEGMENT_ID in scored else "" for lid in patient.lesion_ids],
+            SITE: [scored[SITE].get(lid, "") if SITE in scored else "" for lid in patient.lesion_ids],
         })
         name = featureTableNode.GetName()
         nodes = {}

@@ -20,6 +20,7 @@ if str(SCRIPTS_DIR) not in sys.path:
     sys.path.insert(0, str(SCRIPTS_DIR))
 
 import MIRVBatch  # noqa: E402  (puts MIRVLogic/MIRVLib on sys.path)
+
 from MIRVLib.resources import resources_dir  # noqa: E402
 
 SAMPLE = resources_dir() / "SampleData"

@@ -22,12 +22,19 @@ from MIRVLib.batch.runner import run_patients
 from MIRVLib.batch.store import FAILURE_COLUMNS, PatientResult, ResultStore
 from MIRVLib.cohort import score_cohort, write_cohort
 from MIRVLib.lesion_table import VOLUME_FEATURE, LesionTable, LesionTableError
-from MIRVLib.provenance import (atomic_write_csv, atomic_write_json, atomic_write_text, hash_settings,
-                                library_versions, provenance_record, sha256_file)
-from MIRVLib.reduction import FeatureReduction, ModelError, ReductionSettings
-from MIRVLib.resources import model_path
 from MIRVLib.options import DEFAULT_ENGINE
 from MIRVLib.output_checks import check_output_folder, folder_lock
+from MIRVLib.provenance import (
+    atomic_write_csv,
+    atomic_write_json,
+    atomic_write_text,
+    hash_settings,
+    library_versions,
+    provenance_record,
+    sha256_file,
+)
+from MIRVLib.reduction import FeatureReduction, ModelError, ReductionSettings
+from MIRVLib.resources import model_path
 from MIRVLib.response import FOLLOW_UP, VolumeTableError, matched_volumes
 
 EXIT_OK, EXIT_FAILURES = 0, 3

@@ -7,8 +7,13 @@ import sys
 from dataclasses import asdict
 
 from MIRVLib.options import (
-    DEFAULT_RESPONSE_THRESHOLD, MISSING_FOLLOWUP_POLICIES, NONFINITE_POLICIES, PRESETS, SCALE_MODES,
-    add_reduction_thresholds, reduction_thresholds,
+    DEFAULT_RESPONSE_THRESHOLD,
+    MISSING_FOLLOWUP_POLICIES,
+    NONFINITE_POLICIES,
+    PRESETS,
+    SCALE_MODES,
+    add_reduction_thresholds,
+    reduction_thresholds,
 )
 from MIRVLib.provenance import provenance_record, sha256_file
 from MIRVLib.resources import model_path
@@ -114,8 +119,8 @@ def run(args: argparse.Namespace) -> int:
                        "patientsWithMIRV": int(result.patients["MIRVMaxDistance"].notna().sum())},
             "nonfiniteValues": [str(v) for v in table.nonfinite],
             "droppedFeatures": list(table.dropped_features),
-            "droppedLesions": [f"{p}/{l}" for p, l in table.dropped_lesions],
-            "failedLesions": [f"{p}/{l}: {reason}" for p, l, reason in table.failed_lesions],
+            "droppedLesions": [f"{p}/{lid}" for p, lid in table.dropped_lesions],
+            "failedLesions": [f"{p}/{lid}: {reason}" for p, lid, reason in table.failed_lesions],
         },
     )
     try:

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
     from tqdm import tqdm
 
-    from MIRVLib.extraction import PresetError, check_preset
+    from MIRVLib.extraction import check_preset
     from MIRVLib.lesions import load_image, load_lesions
     from MIRVLib.output_checks import check_output_file
     from MIRVLib.provenance import atomic_write_csv, atomic_write_json, atomic_write_text, provenance_record

@@ -12,7 +12,13 @@ import sys
 from pathlib import Path
 
 from MIRVLib.options import (
-    COLUMN_TYPES, CURVE_K, DEFAULT_STRATEGIES, NONFINITE_POLICIES, PRESETS, RECIST_EXCLUDED_SITES, RECOVERY_TARGET,
+    COLUMN_TYPES,
+    CURVE_K,
+    DEFAULT_STRATEGIES,
+    NONFINITE_POLICIES,
+    PRESETS,
+    RECIST_EXCLUDED_SITES,
+    RECOVERY_TARGET,
 )
 
 # Tables and analyses (pandas, SciPy, lifelines, statsmodels, matplotlib) are imported when a command runs,
@@ -89,7 +95,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="MIRV model JSON or shipped name (e.g. SARC021-lung-reference); else fitted")
     p.add_argument("--preset", choices=PRESETS, default="paper", help="reduction preset when fitting (default paper)")
     p.add_argument("--sites", help="CSV with PatientID, LesionID, Site (overrides the Site column of --features)")
-    p.add_argument("--strategies", action="append", help=f"default: {','.join(DEFAULT_STRATEGIES)}; also all, random:K, per-site:K")
+    p.add_argument("--strategies", action="append",
+                   help=f"default: {','.join(DEFAULT_STRATEGIES)}; also all, random:K, per-site:K")
     p.add_argument("--simulations", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-k", type=int, default=max(CURVE_K), help="recovery curve for k = 2..MAX_K random lesions")
@@ -148,6 +155,8 @@ def _guarded(name: str, body) -> int:
               file=sys.stderr)
         return 1
     if isinstance(output, AnalysisOutput):
+        if output.summary:
+            print(output.summary)
         files = [f"{s}.csv" for s in output.tables] + [p.name for p in output.figures]
         print(f"{name}: wrote {len(files)} files to {output.out_dir} ({', '.join(files[:6])}{', ...' if len(files) > 6 else ''})")
     return 0
@@ -158,7 +167,8 @@ def run_correlate(args: argparse.Namespace) -> int:
         from MIRVLib.stats import analyses
 
         table, inputs = _load(args)
-        return analyses.run_correlate(table, _names(args.columns), args.out, missing=args.missing, alpha=args.alpha, inputs=inputs)
+        return analyses.run_correlate(table, _names(args.columns), args.out, missing=args.missing, alpha=args.alpha,
+                                      inputs=inputs)
     return _guarded("correlate", body)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
@@ -22,13 +22,13 @@ from MIRVLib.engine.region import Region
 ENGINE_NAME = "native"
 
 
-def box_slices(box: np.ndarray) -> Tuple[slice, ...]:
+def box_slices(box: np.ndarray) -> tuple[slice, ...]:
     """NumPy (z, y, x) slices of a bounding box in :func:`~MIRVLib.engine.preprocessing.check_mask`'s layout
     (lower and upper index per SimpleITK axis): ``cropToTumorMask`` without padding, as array views."""
     return tuple(slice(int(low), int(high) + 1) for low, high in zip(box[0::2][::-1], box[1::2][::-1]))
 
 
-def _region(image: sitk.Image, crop: Tuple[slice, ...], roi: np.ndarray, settings: Mapping[str, Any]) -> Region:
+def _region(image: sitk.Image, crop: tuple[slice, ...], roi: np.ndarray, settings: Mapping[str, Any]) -> Region:
     """The :class:`Region` of ``image`` cropped to the ROI's box (the mask is cropped once per lesion)."""
     return Region(np.array(sitk.GetArrayViewFromImage(image)[crop]), roi, tuple(image.GetSpacing()), settings)
 
@@ -48,9 +48,9 @@ class NativeExtractor:
             with open(params, encoding="utf-8") as handle:
                 params = yaml.safe_load(handle) or {}
         self.parameters: Parameters = validate(params, source)
-        self.settings: Dict[str, Any] = dict(self.parameters.settings)
+        self.settings: dict[str, Any] = dict(self.parameters.settings)
 
-    def execute(self, image: sitk.Image, mask: sitk.Image, label: Optional[int] = None) -> Dict[str, float]:
+    def execute(self, image: sitk.Image, mask: sitk.Image, label: int | None = None) -> dict[str, float]:
         """``{feature name: value}`` for the ROI ``label`` of ``mask`` on ``image``, as PyRadiomics would compute it."""
         settings = dict(self.settings)
         if label is not None:
@@ -76,7 +76,7 @@ class NativeExtractor:
         if resegmented is not None:
             mask = resegmented
 
-        features: Dict[str, float] = {}
+        features: dict[str, float] = {}
         crop = box_slices(box)
         features.update(self._shape(image, shape_mask, box, crop, settings))
         classes = [
@@ -96,15 +96,15 @@ class NativeExtractor:
                     features.update((f"{name}_{class_name}_{feature}", value) for feature, value in values.items())
         return features
 
-    def _shape(self, image: sitk.Image, mask: sitk.Image, box: np.ndarray, crop: Tuple[slice, ...],
-               settings: Dict[str, Any]) -> Dict[str, float]:
+    def _shape(self, image: sitk.Image, mask: sitk.Image, box: np.ndarray, crop: tuple[slice, ...],
+               settings: dict[str, Any]) -> dict[str, float]:
         """Shape (3D) and shape2D features of the unfiltered crop, under PyRadiomics' conditions for each."""
         enabled = [name for name in SHAPE_CLASSES if name in self.parameters.feature_classes]
         if not enabled:
             return {}
         dimension = mask.GetDimension()
         region = _region(image, crop, sitk.GetArrayViewFromImage(mask)[crop] == settings["label"], settings)
-        features: Dict[str, float] = {}
+        features: dict[str, float] = {}
         for class_name in enabled:
             if class_name == "shape" and dimension != 3:
                 continue

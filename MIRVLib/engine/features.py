@@ -14,7 +14,7 @@ import functools
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +46,7 @@ def evaluate(
     *,
     skip_deprecated: bool,
     real_part: bool = False,
-    logger: Optional[logging.Logger] = None,
+    logger: logging.Logger | None = None,
     label: str = "",
 ) -> dict[str, float]:
     """``{name: float(formulas[name](build()))}`` for the :func:`requested` names, in their order.

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 import numpy as np
 import pywt
@@ -28,7 +28,7 @@ import SimpleITK as sitk
 
 log = logging.getLogger(__name__)
 
-FilterOutput = Tuple[sitk.Image, str, Dict[str, Any]]
+FilterOutput = tuple[sitk.Image, str, dict[str, Any]]
 
 # Smallest image size (voxels, every axis) on which PyRadiomics applies its LoG filter.
 LOG_MINIMUM_SIZE = 4
@@ -51,14 +51,14 @@ def _max_abs(values: np.ndarray) -> np.float64:
 
 
 # ---------------------------------------------------------------- point-wise filters on arrays
-def square(values: np.ndarray, max_abs: Optional[float] = None) -> np.ndarray:
+def square(values: np.ndarray, max_abs: float | None = None) -> np.ndarray:
     """``(x / sqrt(M))**2`` with ``M`` the largest ``|x|`` (of ``values`` unless given): result in ``[0, M]``."""
     values = np.asarray(values, dtype=np.float64)
     coefficient = 1 / np.sqrt(_max_abs(values) if max_abs is None else np.float64(max_abs))
     return (coefficient * values) ** 2
 
 
-def square_root(values: np.ndarray, max_abs: Optional[float] = None) -> np.ndarray:
+def square_root(values: np.ndarray, max_abs: float | None = None) -> np.ndarray:
     """``sign(x) * sqrt(|x| * M)``: the square root rescaled onto the original range, sign kept."""
     values = np.asarray(values, dtype=np.float64)
     coefficient = _max_abs(values) if max_abs is None else np.float64(max_abs)
@@ -66,7 +66,7 @@ def square_root(values: np.ndarray, max_abs: Optional[float] = None) -> np.ndarr
     return np.copysign(np.sqrt(np.abs(values) * coefficient), values)
 
 
-def logarithm(values: np.ndarray, max_abs: Optional[float] = None) -> np.ndarray:
+def logarithm(values: np.ndarray, max_abs: float | None = None) -> np.ndarray:
     """``sign(x) * log(|x| + 1)`` rescaled so the largest magnitude is ``M`` again.
 
     PyRadiomics divides by the largest ``|log(|x| + 1)|`` of the image. Without ``max_abs`` that maximum is
@@ -83,7 +83,7 @@ def logarithm(values: np.ndarray, max_abs: Optional[float] = None) -> np.ndarray
         return result * (largest / np.log(np.array([largest + 1]))[0])
 
 
-def exponential(values: np.ndarray, max_abs: Optional[float] = None) -> np.ndarray:
+def exponential(values: np.ndarray, max_abs: float | None = None) -> np.ndarray:
     """``exp(x * log(M) / M)``: the exponential rescaled so ``x = M`` maps onto ``M``."""
     values = np.asarray(values, dtype=np.float64)
     largest = _max_abs(values) if max_abs is None else np.float64(max_abs)
@@ -124,7 +124,7 @@ def gradient(image: sitk.Image, mask: sitk.Image, **settings: Any) -> Iterator[F
 
 def log_name(sigma: Any) -> str:
     """PyRadiomics' LoG image type name: ``str(sigma)`` with dots as dashes (3.0 → ``log-sigma-3-0-mm-3D``)."""
-    return "log-sigma-%s-mm-3D" % str(sigma).replace(".", "-")
+    return "log-sigma-{}-mm-3D".format(str(sigma).replace(".", "-"))
 
 
 def laplacian_of_gaussian(image: sitk.Image, mask: sitk.Image, **settings: Any) -> Iterator[FilterOutput]:
@@ -211,7 +211,7 @@ def wavelet(image: sitk.Image, mask: sitk.Image, **settings: Any) -> Iterator[Fi
 
 
 # PyRadiomics' image type names (as in a parameter file's ``imageType``) → generator.
-IMAGE_TYPES: Dict[str, Callable[..., Iterator[FilterOutput]]] = {
+IMAGE_TYPES: dict[str, Callable[..., Iterator[FilterOutput]]] = {
     "Original": original,
     "Wavelet": wavelet,
     "LoG": laplacian_of_gaussian,

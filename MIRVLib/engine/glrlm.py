@@ -61,7 +61,7 @@ def directions(shape: Sequence[int], force2d_dimension: int = -1) -> np.ndarray:
     return _directions(tuple(axis != force2d_dimension and size > 1 for axis, size in enumerate(shape))).copy()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _directions(movable: tuple[bool, ...]) -> np.ndarray:
     # The GLCM's distance-1 angles of a crop two voxels long along the movable axes, one along the others.
     candidates, count = features.angle_candidates(tuple(2 if can_move else 1 for can_move in movable), (1,), -1)

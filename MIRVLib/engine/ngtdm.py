@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import numpy as np
 
@@ -44,7 +44,7 @@ class Neighbourhood:
     offsets: np.ndarray
     weights: np.ndarray
     plane_axis: int
-    shells: Optional[tuple[tuple[int, int], ...]]
+    shells: tuple[tuple[int, int], ...] | None
 
     @property
     def weight_total(self) -> int:
@@ -95,11 +95,11 @@ def _box_sum(padded: np.ndarray, pad: int, radii: Sequence[int]) -> np.ndarray:
     out = padded
     for axis, radius in enumerate(radii):
         length = padded.shape[axis] - 2 * pad
-        window = [slice(None)] * padded.ndim
 
-        def shifted(step: int) -> np.ndarray:
+        def shifted(step: int, source: np.ndarray = out, axis: int = axis, length: int = length) -> np.ndarray:
+            window = [slice(None)] * padded.ndim
             window[axis] = slice(pad + step, pad + step + length)
-            return out[tuple(window)]
+            return source[tuple(window)]
 
         summed = shifted(-radius).copy() if radius else shifted(0)
         for step in range(-radius + 1, radius + 1):

@@ -14,7 +14,7 @@ import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable
 
 # Feature class name (PyRadiomics' spelling) -> module of this package that computes it.
 FEATURE_CLASS_MODULES = {
@@ -34,7 +34,7 @@ WEIGHTING_NORMS = ("euclidean", "manhattan", "infinity", "no_weighting")
 RESEGMENT_MODES = ("absolute", "relative", "sigma")
 
 # PyRadiomics' extractor defaults (RadiomicsFeatureExtractor._getDefaultSettings).
-DEFAULT_SETTINGS: Dict[str, Any] = {
+DEFAULT_SETTINGS: dict[str, Any] = {
     "minimumROIDimensions": 2, "minimumROISize": None, "normalize": False, "normalizeScale": 1,
     "removeOutliers": None, "resampledPixelSpacing": None, "interpolator": "sitkBSpline", "preCrop": False,
     "padDistance": 5, "distances": [1], "force2D": False, "force2Ddimension": 0, "resegmentRange": None,
@@ -54,13 +54,13 @@ def _integer(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _check_interpolator(value: Any) -> Optional[str]:
+def _check_interpolator(value: Any) -> str | None:
     if value is None or value in INTERPOLATORS or (_integer(value) and 1 <= value <= 10):
         return None
     return f"must be one of {', '.join(INTERPOLATORS)} or an integer 1-10"
 
 
-def _check_wavelet(value: Any) -> Optional[str]:
+def _check_wavelet(value: Any) -> str | None:
     import pywt
 
     if isinstance(value, str) and value in pywt.wavelist():
@@ -68,24 +68,24 @@ def _check_wavelet(value: Any) -> Optional[str]:
     return "must be a PyWavelets wavelet name (e.g. coif1, haar, db2)"
 
 
-def _check_weighting(value: Any) -> Optional[str]:
+def _check_weighting(value: Any) -> str | None:
     return None if value is None or value in WEIGHTING_NORMS else f"must be one of {', '.join(WEIGHTING_NORMS)}"
 
 
-def _check_resegment_mode(value: Any) -> Optional[str]:
+def _check_resegment_mode(value: Any) -> str | None:
     return None if value in RESEGMENT_MODES else f"must be one of {', '.join(RESEGMENT_MODES)}"
 
 
-def _check_resegment_range(value: Any) -> Optional[str]:
+def _check_resegment_range(value: Any) -> str | None:
     if isinstance(value, Sequence) and not isinstance(value, str) and 1 <= len(value) <= 2 and all(map(_number, value)):
         return None
     return "must be a list of one or two numbers"
 
 
-def _scalar(kind: str, low: Optional[float] = None, high: Optional[float] = None, low_open: bool = False):
+def _scalar(kind: str, low: float | None = None, high: float | None = None, low_open: bool = False):
     """A checker for one number: ``kind`` int/float/bool, optional bounds (``low_open``: strictly above ``low``)."""
 
-    def check(value: Any) -> Optional[str]:
+    def check(value: Any) -> str | None:
         if kind == "bool":
             return None if isinstance(value, bool) else "must be true or false"
         if not (_integer(value) if kind == "int" else _number(value)):
@@ -99,8 +99,8 @@ def _scalar(kind: str, low: Optional[float] = None, high: Optional[float] = None
     return check
 
 
-def _sequence(item: Callable[[Any], Optional[str]]):
-    def check(value: Any) -> Optional[str]:
+def _sequence(item: Callable[[Any], str | None]):
+    def check(value: Any) -> str | None:
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
             return "must be a list"
         for element in value:
@@ -113,7 +113,7 @@ def _sequence(item: Callable[[Any], Optional[str]]):
 
 
 # Every setting PyRadiomics' schema accepts that this engine implements, with its check.
-SETTING_CHECKS: Dict[str, Callable[[Any], Optional[str]]] = {
+SETTING_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "minimumROIDimensions": _scalar("int", 1, 3),
     "minimumROISize": lambda v: None if v is None else _scalar("int", 0, low_open=True)(v),
     "geometryTolerance": _scalar("float", 0, low_open=True),
@@ -162,7 +162,7 @@ def _unknown(kind: str, name: Any, known: Sequence[str], where: str) -> Paramete
     return ParameterError(f"{where}: unknown {kind} '{name}'{hint}")
 
 
-def _validate_settings(settings: Any, where: str) -> Dict[str, Any]:
+def _validate_settings(settings: Any, where: str) -> dict[str, Any]:
     if settings is None:
         return {}
     if not isinstance(settings, Mapping):
@@ -188,15 +188,15 @@ class Parameters:
     class to the feature names to compute, in output order.
     """
 
-    settings: Dict[str, Any]
-    image_types: Dict[str, Dict[str, Any]]
-    feature_classes: Dict[str, List[str]]
+    settings: dict[str, Any]
+    image_types: dict[str, dict[str, Any]]
+    feature_classes: dict[str, list[str]]
 
-    def names(self, feature_class: str) -> List[str]:
+    def names(self, feature_class: str) -> list[str]:
         return self.feature_classes[feature_class]
 
 
-def _feature_names(class_name: str, requested: Any, where: str) -> List[str]:
+def _feature_names(class_name: str, requested: Any, where: str) -> list[str]:
     module = feature_class_module(class_name)
     known: Mapping[str, bool] = module.FEATURES
     if requested is None or (isinstance(requested, Sequence) and not isinstance(requested, str) and not requested):
@@ -225,7 +225,7 @@ def validate(params: Any, source: str = "parameters") -> Parameters:
                              "one value per lesion)")
     settings = {**DEFAULT_SETTINGS, **_validate_settings(params.get("setting"), f"{source}: setting")}
 
-    image_types: Dict[str, Dict[str, Any]] = {}
+    image_types: dict[str, dict[str, Any]] = {}
     enabled_types = params.get("imageType")
     if enabled_types is not None and not isinstance(enabled_types, Mapping):
         raise ParameterError(f"{source}: imageType must be a mapping of image type names to their settings")
@@ -244,7 +244,7 @@ def validate(params: Any, source: str = "parameters") -> Parameters:
         raise ParameterError(f"{source}: featureClass must be a mapping of feature classes to feature lists")
     if not classes:
         classes = {name: None for name in FEATURE_CLASS_MODULES}
-    feature_classes: Dict[str, List[str]] = {}
+    feature_classes: dict[str, list[str]] = {}
     for name, requested in classes.items():
         if name not in FEATURE_CLASS_MODULES:
             raise _unknown("feature class", name, list(FEATURE_CLASS_MODULES), f"{source}: featureClass")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, Optional, Tuple
+from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
@@ -59,7 +59,7 @@ def get_mask(mask: sitk.Image, **settings: Any) -> sitk.Image:
         raise ValueError("No labels found in this mask (i.e. nothing is segmented)!")
     if not np.any(voxels == label):
         labels = np.unique(voxels)
-        raise ValueError("Label (%g) not present in mask. Choose from %s" % (label, labels[labels != 0]))
+        raise ValueError(f"Label ({label:g}) not present in mask. Choose from {labels[labels != 0]}")
     return mask
 
 
@@ -95,7 +95,7 @@ def _tolerances(settings: Mapping[str, Any]) -> tuple[float, float]:
     )
 
 
-def geometry_mismatch(image: sitk.Image, mask: sitk.Image, settings: Mapping[str, Any]) -> Optional[str]:
+def geometry_mismatch(image: sitk.Image, mask: sitk.Image, settings: Mapping[str, Any]) -> str | None:
     """Why SimpleITK's two-image filters would refuse this image/mask pair (None if they accept it).
 
     Same checks, in the same order, as ``LabelStatisticsImageFilter``: dimension, size, then ITK's physical
@@ -171,7 +171,7 @@ def correct_mask(image: sitk.Image, mask: sitk.Image, **settings: Any) -> sitk.I
     return resampler.Execute(mask)
 
 
-def check_mask(image: sitk.Image, mask: sitk.Image, **settings: Any) -> Tuple[np.ndarray, Optional[sitk.Image]]:
+def check_mask(image: sitk.Image, mask: sitk.Image, **settings: Any) -> tuple[np.ndarray, sitk.Image | None]:
     """``(bounding box, corrected mask or None)`` of the ROI ``label`` — ``checkMask``.
 
     The bounding box is ``LabelStatisticsImageFilter``'s: ``(L_x, U_x, L_y, U_y, L_z, U_z)``, inclusive. When
@@ -225,7 +225,7 @@ def _whole_number(value: Any, name: str) -> int:
 
 def crop_to_mask(
     image: sitk.Image, mask: sitk.Image, bounding_box: Sequence[int], **settings: Any
-) -> Tuple[sitk.Image, sitk.Image]:
+) -> tuple[sitk.Image, sitk.Image]:
     """Image and mask cropped to the bounding box (:func:`check_mask`'s layout) plus ``padDistance`` voxels
     (default 0) per side, never beyond the mask's extent — ``cropToTumorMask``."""
     pad = _whole_number(settings.get("padDistance", 0), "padDistance")
@@ -275,7 +275,7 @@ def resegment_mask(image: sitk.Image, mask: sitk.Image, **settings: Any) -> sitk
     if limits is None:
         raise ValueError("resegmentRange is None.")
     if len(limits) == 0 or len(limits) > 2:
-        raise ValueError("Length %i is not allowed for resegmentRange (give 1 or 2 thresholds)" % len(limits))
+        raise ValueError(f"Length {len(limits)} is not allowed for resegmentRange (give 1 or 2 thresholds)")
 
     voxels = sitk.GetArrayFromImage(image)
     roi = sitk.GetArrayFromImage(mask) == label
@@ -297,8 +297,7 @@ def resegment_mask(image: sitk.Image, mask: sitk.Image, **settings: Any) -> sitk
     kept = int(np.count_nonzero(keep))
     if kept <= 1:
         raise ValueError(
-            "Resegmentation excluded too many voxels with label %i (retained %i voxel(s))! Cannot extract features"
-            % (label, kept)
+            f"Resegmentation excluded too many voxels with label {label} (retained {kept} voxel(s))! Cannot extract features"
         )
     resegmented = np.zeros(roi.shape, dtype=int)
     roi[roi] = keep
@@ -309,7 +308,7 @@ def resegment_mask(image: sitk.Image, mask: sitk.Image, **settings: Any) -> sitk
 
 
 # ---------------------------------------------------------------- resampling
-def resample_image(image: sitk.Image, mask: sitk.Image, **settings: Any) -> Tuple[sitk.Image, sitk.Image]:
+def resample_image(image: sitk.Image, mask: sitk.Image, **settings: Any) -> tuple[sitk.Image, sitk.Image]:
     """Image and mask on ``resampledPixelSpacing``, cropped around the ROI plus ``padDistance`` — ``resampleImage``.
 
     A target spacing of 0 keeps the mask's spacing on that axis, as does an axis on which the ROI is one

@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
-from typing import Dict
 
 import numpy as np
 
@@ -34,7 +33,7 @@ from MIRVLib.engine.features import evaluate
 from MIRVLib.engine.region import Region
 
 # Feature name -> deprecated (PyRadiomics' getFeatureNames()), in alphabetical order.
-FEATURES: Dict[str, bool] = {
+FEATURES: dict[str, bool] = {
     "Compactness1": True,
     "Compactness2": True,
     "Elongation": False,
@@ -294,7 +293,7 @@ _FACE_GRID = 7
 _PRUNE_SLACK = 1e-7
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _search_directions(ndim: int) -> tuple[np.ndarray, float]:
     """Unit directions ``(ndim, K)`` such that every line is within angle ``theta`` of one of them, and
     ``cos(theta)``.
@@ -600,7 +599,7 @@ class _Shape:
         return (36 * math.pi * self.volume**2) ** (1.0 / 3.0)
 
 
-_FORMULAS: Dict[str, Callable[[_Shape], float]] = {
+_FORMULAS: dict[str, Callable[[_Shape], float]] = {
     "MeshVolume": lambda s: s.volume,
     "VoxelVolume": lambda s: s.voxel_volume(),
     "SurfaceArea": lambda s: s.area,
@@ -621,7 +620,7 @@ _FORMULAS: Dict[str, Callable[[_Shape], float]] = {
 }
 
 
-def compute(region: Region, names: Sequence[str]) -> Dict[str, float]:
+def compute(region: Region, names: Sequence[str]) -> dict[str, float]:
     """PyRadiomics' shape features ``names`` of the ROI (the unfiltered crop; gray levels are not used).
 
     Deprecated features (Compactness1, Compactness2, SphericalDisproportion) are computed when asked for by

@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
-from typing import Dict
 
 import numpy as np
 
@@ -37,7 +36,7 @@ from MIRVLib.engine.shape import (
 )
 
 # Feature name -> deprecated (PyRadiomics' getFeatureNames()), in alphabetical order.
-FEATURES: Dict[str, bool] = {
+FEATURES: dict[str, bool] = {
     "Elongation": False,
     "MajorAxisLength": False,
     "MaximumDiameter": False,
@@ -155,7 +154,7 @@ class _Shape2D:
         return (2 * np.sqrt(np.pi * self.surface)) / self.perimeter
 
 
-_FORMULAS: Dict[str, Callable[[_Shape2D], float]] = {
+_FORMULAS: dict[str, Callable[[_Shape2D], float]] = {
     "MeshSurface": lambda s: s.surface,
     "PixelSurface": lambda s: s.pixel_surface(),
     "Perimeter": lambda s: s.perimeter,
@@ -169,7 +168,7 @@ _FORMULAS: Dict[str, Callable[[_Shape2D], float]] = {
 }
 
 
-def compute(region: Region, names: Sequence[str]) -> Dict[str, float]:
+def compute(region: Region, names: Sequence[str]) -> dict[str, float]:
     """PyRadiomics' shape2D features ``names`` of the ROI (the unfiltered crop; gray levels are not used).
 
     Raises ``ValueError`` where PyRadiomics' class does (3D input without ``force2D``, or more than one voxel

@@ -25,7 +25,11 @@ from MIRVLib.stats.correlate import spearman_matrix
 from MIRVLib.stats.cox import fit_cox, model_variables
 from MIRVLib.stats.join import CATEGORICAL, AnalysisTable, missing_report
 from MIRVLib.stats.simulate import (
-    CURVE_K, DEFAULT_STRATEGIES, RECIST_EXCLUDED_SITES, RECOVERY_TARGET, simulate_sampling,
+    CURVE_K,
+    DEFAULT_STRATEGIES,
+    RECIST_EXCLUDED_SITES,
+    RECOVERY_TARGET,
+    simulate_sampling,
 )
 from MIRVLib.stats.survival import km_analysis
 
@@ -41,6 +45,7 @@ class AnalysisOutput:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     figures: list[Path] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""  # the console summary (MIRVLib.stats.summary.console_block), printed by `mirv stats`
 
     def table_path(self, stem: str) -> Path:
         return self.out_dir / f"{stem}.csv"
@@ -82,7 +87,8 @@ def run_correlate(table: AnalysisTable, columns: Sequence[str], out_dir: str | P
     output.tables.update(correlate_rho=_square(result.rho), correlate_p=_square(result.p),
                          correlate_fdr=_square(result.fdr), correlate_n=_square(result.n),
                          correlate_pairs=result.long_table())
-    output.figures.append(figures.save_figure(figures.correlation_circles(result, alpha), output.out_dir / "correlate_circles.png"))
+    circles = figures.correlation_circles(result, alpha)
+    output.figures.append(figures.save_figure(circles, output.out_dir / "correlate_circles.png"))
     n = int(result.n.to_numpy().min())
     return _write(output, table, list(result.rho.columns), {"columns": list(columns), "missing": missing, "alpha": alpha},
                   inputs, {"n": n, "method": "Spearman (scipy.stats.spearmanr); BH-FDR over the lower triangle"})

@@ -198,7 +198,9 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], purpose: str) -
         raise ValueError(f"{purpose}: column(s) {missing} not in the table; available: {list(frame.columns)}")
 
 
-def missing_report(frame: pd.DataFrame, columns: Sequence[str] | None = None, types: Mapping[str, str] | None = None) -> pd.DataFrame:
+def missing_report(
+    frame: pd.DataFrame, columns: Sequence[str] | None = None, types: Mapping[str, str] | None = None
+) -> pd.DataFrame:
     """Per column: type, values present, missing and % missing — the first thing a reviewer asks."""
     columns = list(columns) if columns is not None else list(frame.columns)
     require_columns(frame, columns, "missing-value report")

@@ -23,7 +23,8 @@ MAX_ROWS = 200
 _STYLE = """body{font-family:sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;font-size:12px;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
 th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}img{max-width:100%;margin:0.5em 0}
-h2{border-bottom:2px solid #345;padding-bottom:3px}details{margin-bottom:1em;font-size:12px}pre{background:#f7f7f7;padding:0.5em}"""
+h2{border-bottom:2px solid #345;padding-bottom:3px}details{margin-bottom:1em;font-size:12px}
+pre{background:#f7f7f7;padding:0.5em}"""
 
 
 def _table_html(path: Path) -> str:
@@ -38,7 +39,8 @@ def _table_html(path: Path) -> str:
 
 def _image_html(path: Path) -> str:
     encoded = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<figure><img alt="{html.escape(path.stem)}" src="data:image/png;base64,{encoded}"><figcaption>{html.escape(path.name)}</figcaption></figure>'
+    return (f'<figure><img alt="{html.escape(path.stem)}" src="data:image/png;base64,{encoded}">'
+            f'<figcaption>{html.escape(path.name)}</figcaption></figure>')
 
 
 def build_report(out_dir: str | Path, title: str = "MIRV cohort statistics", report_name: str = "report.html") -> Path:

@@ -94,7 +94,9 @@ def ellipsoid(shape: tuple[int, ...], spacing: np.ndarray, centre: tuple[int, in
     return radius < 1.0 + lobulation
 
 
-def texture(kind: str, mask: np.ndarray, spacing: np.ndarray, centre: tuple[int, int, int], rng: np.random.Generator) -> np.ndarray:
+def texture(
+    kind: str, mask: np.ndarray, spacing: np.ndarray, centre: tuple[int, int, int], rng: np.random.Generator
+) -> np.ndarray:
     """HU values inside a lesion; each kind differs in mean, contrast and grain so the radiomic vectors differ."""
     shape = mask.shape
     fine = ndimage.gaussian_filter(rng.normal(size=shape), sigma=(0.5, 0.8, 0.8))

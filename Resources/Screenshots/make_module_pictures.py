@@ -16,6 +16,7 @@ REPO = HERE.parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "MIRV"), str(REPO / "MIRV" / "Scripts")]
 
 from MIRVBatch import load_timepoint  # noqa: E402
+
 from MIRVLogic.headless import make_slicer_environment, render_3d  # noqa: E402
 
 PAIR = ("Liver met", "Axillary node L")

@@ -12,8 +12,16 @@ from typing import Any, Callable
 
 import slicer
 
-from slicer_gui import application, ctk_widgets, mrml_widgets, parameter_node_wrapper, qt_widgets, sample_data
-from slicer_gui import scripted_module, user
+from slicer_gui import (
+    application,
+    ctk_widgets,
+    mrml_widgets,
+    parameter_node_wrapper,
+    qt_widgets,
+    sample_data,
+    scripted_module,
+    user,
+)
 
 MODULE_DIR = Path(__file__).resolve().parent.parent.parent / "MIRV"
 MODULE_SCRIPTS = ("MIRV", "MIRVCohort")

@@ -75,7 +75,8 @@ def _fill_widget(widget: QWidget, element: ET.Element, widgets: dict[str, QObjec
     for child in element.findall("widget"):
         if isinstance(widget, QTabWidget):
             title = child.find("attribute[@name='title']")
-            _create(child, widgets, lambda page: widget.addTab(page, _value(title) if title is not None else ""))
+            label = _value(title) if title is not None else ""
+            _create(child, widgets, lambda page, label=label: widget.addTab(page, label))
         else:
             _create(child, widgets, lambda page: page.setParent(widget))
 
