@@ -33,7 +33,7 @@ CACHE = REPO / ".cache" / "matrix"
 VERSIONS = ("3.9", "3.12")
 # Pins that exist for each interpreter: the project's for 3.12, this folder's for 3.9 (numpy 2.4 needs ≥ 3.11).
 CONSTRAINTS = {"3.9": TESTING / "constraints-py3.9.txt", "3.12": REPO / "Resources" / "constraints.txt"}
-EXTRAS = {"3.9": "[dask,test,pyradiomics]", "3.12": "[slicer,dask,test,pyradiomics]"}
+EXTRAS = {"3.9": "[dask,dicom,test,pyradiomics]", "3.12": "[slicer,dask,dicom,test,pyradiomics]"}
 ALSO = {"3.9": ["vtk"]}  # the MRML-free import check needs vtk; slicer-core (extra "slicer") has no 3.9 wheels
 
 
