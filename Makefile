@@ -8,7 +8,7 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-output
 
-.PHONY: demo test test-matrix lint venv system-packages clean
+.PHONY: demo demo-dicom test test-matrix lint venv system-packages clean
 
 # Offscreen rendering for the slicer-core tests needs EGL + Mesa; installed when we are root on Debian.
 system-packages:
@@ -29,6 +29,12 @@ venv: system-packages $(STAMP)
 
 demo: venv
 	VTK_DEFAULT_OPENGL_WINDOW=vtkEGLRenderWindow $(VPY) MIRV/Scripts/MIRVDemo.py --out $(DEMO_OUT)
+
+# The sample patient as a DICOM study (CT series, DICOM SEG, RTSTRUCT; deterministic), then `mirv extract` on it
+demo-dicom: venv
+	$(VPY) Resources/SampleData/make_sample_dicom.py --out $(DEMO_OUT)/sample-dicom
+	$(VENV)/bin/mirv extract --image $(DEMO_OUT)/sample-dicom/CT --lesions $(DEMO_OUT)/sample-dicom/SEG \
+	  --patient-id SAMPLE --out $(DEMO_OUT)/dicom/lesions.csv
 
 test: venv
 	VTK_DEFAULT_OPENGL_WINDOW=vtkEGLRenderWindow $(VPY) -m pytest -q

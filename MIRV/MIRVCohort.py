@@ -6,6 +6,7 @@ Thin GUI over ``MIRVLogic.cohort.MIRVCohortLogic`` (Qt-free, tested headless), w
 
 from __future__ import annotations
 
+import html
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -71,6 +72,7 @@ class MIRVCohortParameterNode:
     penalizer: Annotated[float, WithinRange(0.0, 10.0)] = 0.0
     standardize: bool = False
     cutoff: str = ""
+    timeUnit: str = ""  # of the Duration column, for the Kaplan–Meier axis and median survival times
     univariableCox: bool = False
     featuresTable: vtkMRMLTableNode
     model: str = ""
@@ -223,7 +225,7 @@ class MIRVCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                                                self.ui.eventComboBox.currentText, self._selected(self.ui.kmMetricsList), out,
                                                **common, groupBy=self.ui.groupByComboBox.currentText or None,
                                                cutoff=float(p.cutoff) if p.cutoff.strip() else None,
-                                               univariableCox=p.univariableCox)
+                                               univariableCox=p.univariableCox, timeUnit=p.timeUnit or None)
             elif tab == "compareTab":
                 result = cohort.runCompare(self._tables(), self._selected(self.ui.compareMetricsList),
                                            self.ui.compareGroupComboBox.currentText, out, **common)
@@ -241,8 +243,10 @@ class MIRVCohortWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def showResult(self, result) -> None:
         self._result = result
-        self.ui.statusLabel.text = _("Wrote {n} tables and {m} figures to {folder}").format(
+        wrote = _("Wrote {n} tables and {m} figures to {folder}").format(
             n=len(result.tableNodes), m=len(result.figures), folder=result.output.out_dir)
+        # rich text (the <br> makes QLabel detect it): the summary's columns stay aligned in <pre>
+        self.ui.statusLabel.text = f"{html.escape(wrote)}<br><pre>{html.escape(result.summary)}</pre>"
         self.ui.figureComboBox.clear()
         self.ui.figureComboBox.addItems([path.name for path in result.figures])
         self.ui.tableComboBox.clear()

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from MIRVLib import __version__, commands
+from MIRVLib.cli_options import add_global_options, finish_parser, sub_parsers
 
 # One BLAS thread unless the user says otherwise: the engine's linear algebra is on tiny matrices (GLCM
 # eigenvalues, shape moments), where OpenBLAS' thread start-up costs more than the work (measured 40x slower
@@ -33,12 +34,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="mirv",
         description="Measured Intrapatient Radiomic Variability: how different are one patient's metastases?",
     )
-    parser.add_argument("--version", action="version", version=f"mirv {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_global_options(parser, __version__)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", help="`mirv COMMAND --help` tells more")
     names = sorted(module_info.name for module_info in pkgutil.iter_modules(commands.__path__))
     for name in [only] if only in names else names:
         importlib.import_module(f"{commands.__name__}.{name}").register(subparsers)
+    for command in list(sub_parsers(parser)):  # one vocabulary: global flags, help groups (MIRVLib.cli_options)
+        finish_parser(command, __version__)
     return parser
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from MIRVLib import applicability
 from MIRVLib.file_names import file_name_record, file_stems
+from MIRVLib.harmonisation import ComBat, harmonise_table
 from MIRVLib.lesion_table import LESION_ID, PATIENT_ID, SITE, VOLUME_FEATURE, LesionTable
 from MIRVLib.metrics import (
     MATRICES,
@@ -29,6 +30,7 @@ from MIRVLib.metrics import (
     cohort_mirv,
     summary_columns,
 )
+from MIRVLib.options import DEFAULT_RESPONSE_READING, ResponseReading
 from MIRVLib.patient_report import UNKNOWN_SITE, site_counts
 from MIRVLib.provenance import atomic_write_csv, atomic_write_json
 from MIRVLib.reduction import FeatureReduction
@@ -39,6 +41,7 @@ from MIRVLib.response import (
     lesions_missing_from_volumes,
     volume_response,
 )
+from MIRVLib.stats.summary import console_block, format_interval
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +69,21 @@ def score_cohort(
     *,
     response_threshold: float = DEFAULT_RESPONSE_THRESHOLD,
     missing_followup: MissingFollowUp = "unmeasured",
+    response_reading: ResponseReading = DEFAULT_RESPONSE_READING,
     candidates: Sequence[str] | None = None,
     progress: ProgressCallback | None = None,
     extraction_preset: Mapping[str, Any] | None = None,
     strict: bool = False,
+    harmonise: ComBat | None = None,
+    batches: pd.DataFrame | None = None,
 ) -> CohortResult:
     """Fit (if needed, optionally on ``candidates`` only) and apply the reduction, then per-patient MIRV,
     percentiles in the model's reference cohort, volume and response metrics.
+
+    ``harmonise`` (an unfitted `ComBat`, when fitting) is fitted on all features and applied before the reduction;
+    the model keeps it for its selected features, and a model that has one harmonises every table it scores.
+    ``batches`` holds each lesion's batch/covariate values (`MIRVLib.harmonisation.read_lesions_with_batch`).
+    Volumes and feature variation are always computed on the features as measured.
 
     ``extraction_preset`` (``{"name", "sha256"}`` from the extraction provenance) is recorded in a model fitted
     here, and checked against an already fitted one together with the lesion sites (`MIRVLib.applicability`):
@@ -82,10 +93,13 @@ def score_cohort(
     if candidates is not None and not fitting:
         raise ValueError("a candidate feature list only applies when fitting; this reduction is already fitted")
     fit_check = applicability.Applicability()
+    reduced = _harmonised(table, reduction, harmonise, batches)
     if fitting:
         if progress:
             progress(0.0, f"fitting the {reduction.settings.preset} feature reduction")
-        reduction.fit(table, candidates)
+        reduction.fit(reduced, candidates)
+        if harmonise is not None:
+            reduction.harmonisation = harmonise.subset(reduction.selected)
         reduction.cohort.update(applicability.fit_record(table, extraction_preset))
     else:
         fit_check = applicability.check(reduction, table, extraction_preset)
@@ -94,7 +108,7 @@ def score_cohort(
         if fit_check.patients:
             unseen = list(fit_check.patients)
             warnings.append(f"{len(unseen)} patient(s) with lesion sites the model was not fitted on: {unseen[:5]}")
-    scaled = reduction.transform(table)
+    scaled = reduction.transform(reduced)
     results = cohort_mirv(scaled, progress)
     patients = pd.DataFrame([r.summary() for r in results]).set_index(PATIENT_ID)
     if fitting:  # the fitting cohort becomes the model's reference for percentiles of new patients
@@ -106,7 +120,8 @@ def score_cohort(
 
     changes = None
     if volumes is not None:
-        changes, response = volume_response(volumes, threshold=response_threshold, missing_followup=missing_followup)
+        changes, response = volume_response(volumes, threshold=response_threshold, missing_followup=missing_followup,
+                                            reading=response_reading)
         unknown = sorted(set(response.index) - set(patients.index))
         if unknown:
             warnings.append(f"{len(unknown)} patient(s) in the volume table have no lesion features: {unknown[:5]}")
@@ -134,6 +149,48 @@ def score_cohort(
     for message in warnings:
         log.warning(message)
     return CohortResult(reduction, _ordered(patients.reset_index(), volumes is not None), results, variation, changes, warnings)
+
+
+def cohort_summary(result: CohortResult, model: str | None = None) -> str:
+    """The console summary of a cohort run: patients, MIRV distribution, responders, warnings, reduction used.
+
+    ``model``: the model name or file the reduction was loaded from (None = fitted on this cohort)."""
+    patients = result.patients
+    with_mirv = patients["MIRVMaxDistance"].notna()
+    facts: dict[str, Any] = {"patients": len(patients), "with >= 2 lesions": int((patients["NumLesions"] >= 2).sum()),
+                             "with MIRV": int(with_mirv.sum())}
+    if "CompleteTumorResponse" in patients:
+        response = patients["CompleteTumorResponse"]
+        counts = [f"{int(r.sum())} of {int(r.notna().sum())}" for r in (response, response[with_mirv])]
+        facts["responders"] = f"{counts[0]} ({counts[1]} with MIRV)"
+    facts["warnings"] = len(result.warnings)
+    facts["patients with warnings"] = int((patients["Warnings"] != "").sum())
+    rows = {}
+    for metric in REFERENCE_METRICS:
+        values = patients[metric].dropna().astype(float)
+        rows[metric] = {"n": len(values), "median": values.median(),
+                        "IQR": format_interval(values.quantile(0.25), values.quantile(0.75)), "max": values.max()}
+    reduction = result.reduction
+    steps = " -> ".join(str(reduction.step_counts[k]) for k in ("input", "varianceAndVolume", "selected")
+                        if k in reduction.step_counts)
+    used = f"model {model}" if model else "fitted on this cohort"
+    note = f"reduction: {reduction.settings.preset} ({used}); features {steps or len(reduction.selected)}"
+    return console_block("MIRV cohort", facts, pd.DataFrame.from_dict(rows, orient="index"), note=note)
+
+
+def _harmonised(table: LesionTable, reduction: FeatureReduction, harmonise: ComBat | None,
+                batches: pd.DataFrame | None) -> LesionTable:
+    """The lesions the reduction sees: ComBat-harmonised when fitting with ``harmonise`` or when the model has one."""
+    combat = harmonise if not reduction.is_fitted else reduction.harmonisation
+    if harmonise is not None and reduction.is_fitted:
+        raise ValueError("a new harmonisation only applies when fitting; a fitted model brings its own (if any)")
+    if combat is None:
+        return table
+    if batches is None:
+        raise ValueError(f"{table.source}: the harmonisation needs each lesion's {combat.batch!r}"
+                         + (f" and covariates {list(combat.covariates)}" if combat.covariates else "")
+                         + " (a column of the feature table or a batch table)")
+    return harmonise_table(table, combat, batches, fit=not reduction.is_fitted)
 
 
 def site_columns(table: LesionTable) -> pd.DataFrame:

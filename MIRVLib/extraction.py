@@ -191,7 +191,7 @@ def read_patient(
     at the same time (ITK's readers, zlib and hashlib release the GIL); lesions conformed to the image."""
     preset = check_preset(preset, engine)  # a bad preset fails before either file is read
     with cf.ThreadPoolExecutor(1) as pool:
-        found = pool.submit(load_lesions, lesions, **lesion_options)
+        found = pool.submit(load_lesions, lesions, image=image, **lesion_options)
         prepared = prepare_image(image, preset, patient_id, engine)
         loaded = found.result()
     conform_lesions(loaded, prepared.image, lesions)

@@ -1,4 +1,4 @@
-"""Intratumoral heterogeneity score (ITHscore, Li et al. 2022; METHODS §7).
+"""Intratumoral heterogeneity score (ITHscore, Li et al. 2022; docs/methods.md, ITH score).
 
 How fragmented a lesion's habitats are: the voxels of the lesion's largest axial slice are clustered
 (k-means on intensity, 3×3 local mean and local standard deviation, each z-scored) into K habitats; for

@@ -122,28 +122,32 @@ class LesionTable:
     @classmethod
     def read_csv(cls, path: str | os.PathLike[str], *, nonfinite: NonFinitePolicy = "fail") -> LesionTable:
         """Read a CSV (optionally .gz) with '.' decimals and full float precision, whatever the locale."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"lesion feature table not found: {path}")
-        nul = nul_lines(path)
-        if nul:
-            raise LesionTableError(f"{path}: NUL character on line(s) {nul[:10]}; IDs would be cut at it")
-        try:
-            frame = pd.read_csv(
-                path, dtype={PATIENT_ID: str, LESION_ID: str, SITE: str}, float_precision="round_trip",
-                keep_default_na=True,
-            )
-        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
-            raise LesionTableError(f"{path}: not a readable CSV ({error})") from error
-        if len(frame.columns) == 1 and ";" in str(frame.columns[0]):
-            raise LesionTableError(
-                f"{path}: looks semicolon-separated; MIRV reads comma-separated CSV with '.' decimals in every locale"
-            )
-        return cls.from_frame(frame, source=str(path), nonfinite=nonfinite)
+        return cls.from_frame(read_lesion_frame(path), source=str(path), nonfinite=nonfinite)
 
     def to_csv(self, path: str | os.PathLike[str]) -> Path:
         """Write atomically with round-trip float precision; reading it back gives identical values."""
         return atomic_write_csv(path, self.frame)
+
+
+def read_lesion_frame(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """The lesion CSV as read, before validation (so a caller can take non-feature columns, e.g. a batch, out)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"lesion feature table not found: {path}")
+    nul = nul_lines(path)
+    if nul:
+        raise LesionTableError(f"{path}: NUL character on line(s) {nul[:10]}; IDs would be cut at it")
+    try:
+        frame = pd.read_csv(
+            path, dtype={PATIENT_ID: str, LESION_ID: str, SITE: str}, float_precision="round_trip", keep_default_na=True,
+        )
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise LesionTableError(f"{path}: not a readable CSV ({error})") from error
+    if len(frame.columns) == 1 and ";" in str(frame.columns[0]):
+        raise LesionTableError(
+            f"{path}: looks semicolon-separated; MIRV reads comma-separated CSV with '.' decimals in every locale"
+        )
+    return frame
 
 
 def nul_lines(path: str | os.PathLike[str]) -> list[int]:

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from MIRVLib.dicom import is_dicom_file
+
 log = logging.getLogger(__name__)
 
 MASK_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
@@ -165,9 +167,17 @@ def _unpack_mask(packed: dict[str, Any]) -> sitk.Image:
 
 
 def load_image(path: str | os.PathLike[str]) -> sitk.Image:
-    """An image file, or the largest DICOM series in a folder."""
+    """An image file, or the DICOM series in a folder.
+
+    With the ``mirv[dicom]`` extra, a folder is read by :func:`MIRVLib.dicom.series.read_series` (one series,
+    checked slice spacing, clear errors); without it by ITK's GDCM reader (the largest series).
+    """
     path = Path(path)
     if path.is_dir():
+        from MIRVLib.dicom.series import pydicom_available, read_series
+
+        if pydicom_available():
+            return read_series(path).image
         reader = sitk.ImageSeriesReader()
         series = reader.GetGDCMSeriesIDs(str(path))
         if not series:
@@ -218,12 +228,14 @@ def mask_offset(mask: sitk.Image, reference: sitk.Image) -> list[int]:
     return [int(v) for v in np.round(_grid_offset(SourceGrid.of(mask), reference))]
 
 
-def _cut_out(voxels: np.ndarray, reference: sitk.Image, offset: Sequence[int] | None = None) -> sitk.Image:
+def bounding_box_mask(voxels: np.ndarray, reference: sitk.Image, offset: Sequence[int] | None = None) -> sitk.Image:
     """The bounding box of a (z, y, x) array's nonzero voxels as a binary UInt8 mask on the reference grid.
 
     ``offset`` is the reference index (x, y, z) of ``voxels[0, 0, 0]`` (default: its first voxel). The origin
     comes from the reference grid itself, so every conformed mask of an image has exactly the geometry a
     crop of that image has. An empty array becomes one zero voxel at the reference's first voxel.
+    Public because every lesion reader (these and :mod:`MIRVLib.dicom`'s SEG and RTSTRUCT readers) must build
+    its masks this way: the features depend on the mask's grid, so the same voxels give the same features.
     """
     bounds = array_bounds(voxels)
     if bounds is None:
@@ -271,7 +283,7 @@ def conform_mask(
     grid = source or SourceGrid.of(mask)
     voxels = sitk.GetArrayViewFromImage(mask)
     if _same_grid(grid, reference):
-        return _cut_out(voxels, reference, grid.index), None
+        return bounding_box_mask(voxels, reference, grid.index), None
     if not np.allclose(grid.direction, reference.GetDirection(), atol=1e-3):
         raise MaskGeometryError(
             f"{label}: mask orientation {np.round(grid.direction, 4).tolist()} differs from the image "
@@ -279,7 +291,7 @@ def conform_mask(
         )
     bounds = array_bounds(voxels)
     if bounds is None:
-        return _cut_out(voxels, reference), None
+        return bounding_box_mask(voxels, reference), None
     corners = []
     for index in ([lo - 0.5 for lo in reversed(bounds[0])], [hi + 0.5 for hi in reversed(bounds[1])]):
         point = mask.TransformContinuousIndexToPhysicalPoint(index)
@@ -293,7 +305,7 @@ def conform_mask(
         )
     if _is_sub_grid(grid, reference):
         offset = [int(o) + i for o, i in zip(np.round(_grid_offset(grid, reference)), grid.index)]
-        return _cut_out(voxels, reference, offset), None
+        return bounding_box_mask(voxels, reference, offset), None
     whole = mask if source is None else source.whole(mask)
     binary = sitk.Cast(sitk.NotEqual(whole, 0), sitk.sitkUInt8)
     resampled = sitk.Resample(binary, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
@@ -301,7 +313,7 @@ def conform_mask(
         f"{label}: mask grid (size {list(grid.size)}, spacing {np.round(grid.spacing, 4).tolist()}) "
         "differs from the image grid; resampled with nearest neighbour"
     )
-    return _cut_out(sitk.GetArrayViewFromImage(resampled), reference), note
+    return bounding_box_mask(sitk.GetArrayViewFromImage(resampled), reference), note
 
 
 def _read_key_value_csv(path: str | os.PathLike[str], what: str) -> dict[str, str]:
@@ -345,7 +357,7 @@ def _lesions_from_seg_nrrd(path: Path) -> list[Lesion]:
     lesions = []
     for segment in segmentation["segments"]:
         voxels = slicerio.segment_mask(segmentation, segment)  # (i, j, k)
-        box = _cut_out(np.transpose(voxels, (2, 1, 0)), grid)  # a (k, j, i) view: no copy of the volume
+        box = bounding_box_mask(np.transpose(voxels, (2, 1, 0)), grid)  # a (k, j, i) view: no copy of the volume
         source = SourceGrid(tuple(voxels.shape), grid.GetSpacing(), grid.GetOrigin(), grid.GetDirection(),
                             tuple(mask_offset(box, grid)))
         color = tuple(float(c) for c in segment["color"]) if "color" in segment else None
@@ -390,7 +402,7 @@ def _lesions_from_labelmap(path: Path, names: dict[str, str] | None) -> list[Les
         log.warning("%s: the labelmap contains no lesion (all voxels are 0)", path)
     lesions = []
     for value in labels:
-        box = _cut_out(array == value, labelmap)
+        box = bounding_box_mask(array == value, labelmap)
         name = (names or {}).get(str(value), str(value))
         lesions.append(Lesion(name, box, segment_id=str(value), source=SourceGrid.of(labelmap, mask_offset(box, labelmap))))
     if names:
@@ -413,10 +425,17 @@ def default_patient_id(image: str | os.PathLike[str]) -> str:
     return strip_suffix(Path(image).name, (".seg.nrrd", *MASK_SUFFIXES))
 
 
-def _lesions_from_folder(path: Path) -> list[Lesion]:
+def _lesions_from_folder(path: Path, image: str | os.PathLike[str] | None, reference: sitk.Image | None) -> list[Lesion]:
     files = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(MASK_SUFFIXES))
+    if not files and any(is_dicom_file(p) for p in path.rglob("*") if p.is_file()):
+        from MIRVLib.dicom.lesion_input import find_lesion_object, read_dicom_lesions
+
+        found = find_lesion_object(path)
+        if found is None:
+            raise FileNotFoundError(f"no DICOM SEG or RTSTRUCT in folder {path}")
+        return read_dicom_lesions(found, image, reference)
     if not files:
-        raise FileNotFoundError(f"no mask files ({', '.join(MASK_SUFFIXES)}) in folder {path}")
+        raise FileNotFoundError(f"no mask files ({', '.join(MASK_SUFFIXES)}) or DICOM SEG/RTSTRUCT in folder {path}")
     lesions = []
     for file in files:
         mask = load_image(file)
@@ -439,7 +458,7 @@ def split_connected_components(lesion: Lesion, min_voxels: int = 1) -> list[Lesi
     base = lesion.source or SourceGrid.of(lesion.mask)  # the grid the lesion's mask is indexed on
     parts = []
     for label in kept:
-        box = _cut_out(array == label, lesion.mask)
+        box = bounding_box_mask(array == label, lesion.mask)
         index = tuple(b + i for b, i in zip(base.index, mask_offset(box, lesion.mask)))
         name = lesion.name if len(kept) == 1 else f"{lesion.name}-{label}"
         segment_id = lesion.segment_id if len(kept) == 1 else f"{lesion.segment_id or lesion.name}#{label}"
@@ -454,21 +473,29 @@ def load_lesions(
     sites_csv: str | os.PathLike[str] | None = None,
     split_components: bool = False,
     min_voxels: int = 10,
+    image: str | os.PathLike[str] | None = None,
 ) -> list[Lesion]:
-    """Lesions from a ``.seg.nrrd``, a labelmap file, or a folder of binary masks.
+    """Lesions from a ``.seg.nrrd``, a labelmap file, a folder of binary masks, or a DICOM SEG or RTSTRUCT
+    (file, or a folder holding one: :mod:`MIRVLib.dicom.lesion_input`).
 
     ``names_csv`` maps label values to lesion names (labelmaps); ``sites_csv`` maps lesion names to sites
     and overrides sites from segment terminology. With ``reference_image`` every mask is put on the image
     grid; a mask that cannot be becomes a lesion with ``error`` set instead of stopping the patient.
+    ``image`` (the image's path) lets a DICOM SEG/RTSTRUCT be checked against its series and an RTSTRUCT be
+    rasterised on its grid before the image itself is read.
     """
     path = Path(path)
     names = _read_key_value_csv(names_csv, "label→name") if names_csv else None
     if path.is_dir():
-        lesions = _lesions_from_folder(path)
+        lesions = _lesions_from_folder(path, image, reference_image)
     elif not path.is_file():
         raise FileNotFoundError(f"lesion segmentation not found: {path}")
     elif path.name.lower().endswith(".seg.nrrd"):
         lesions = _lesions_from_seg_nrrd(path)
+    elif is_dicom_file(path):
+        from MIRVLib.dicom.lesion_input import read_dicom_lesions
+
+        lesions = read_dicom_lesions(path, image, reference_image)
     else:
         lesions = _lesions_from_labelmap(path, names)
     if split_components:

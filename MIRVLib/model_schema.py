@@ -56,6 +56,54 @@ def model_problems(payload: Any) -> list[str]:
         for metric, values in reference.items():
             if not isinstance(values, list) or not all(_finite(v) for v in values):
                 problems.append(f"field 'referenceCohort.{metric}' must be a list of finite numbers")
+    harmonisation = payload.get("harmonisation")
+    if harmonisation is not None:  # absent or null in models fitted without harmonisation (and in older files)
+        found = harmonisation_problems(harmonisation)
+        problems += [f"field 'harmonisation': {p}" for p in found]
+        if not found and isinstance(features, list):
+            names = {f.get("name") for f in features if isinstance(f, Mapping)}
+            absent = sorted(names - set(harmonisation["features"]), key=str)
+            if absent:
+                problems.append(f"field 'harmonisation' has no ComBat parameters for selected feature(s) {absent[:5]}")
+    return problems
+
+
+def _numbers(values: Any, size: int, positive: bool = False) -> bool:
+    return (isinstance(values, list) and len(values) == size
+            and all(_finite(v) and (v > 0 if positive else True) for v in values))
+
+
+def harmonisation_problems(payload: Any) -> list[str]:
+    """Every way a ComBat parameter object (``MIRVLib.harmonisation.ComBat.to_dict``) is broken; [] when valid."""
+    if not isinstance(payload, Mapping):
+        return [f"must be an object with the ComBat parameters, got {type(payload).__name__}"]
+    keys = ("batchColumn", "covariates", "categoricalLevels", "features", "grandMean", "pooledVariance", "coefficients",
+            "batches")
+    problems = [f"field '{key}' is missing" for key in keys if key not in payload]
+    if problems:
+        return problems
+    features, levels, covariates = payload["features"], payload["categoricalLevels"], payload["covariates"]
+    if not (isinstance(features, list) and features and all(isinstance(f, str) for f in features)):
+        return ["field 'features' must be a non-empty list of feature names"]
+    if not (isinstance(covariates, list) and isinstance(levels, Mapping) and set(levels) <= set(covariates)
+            and all(isinstance(v, list) and v for v in levels.values())):
+        return ["fields 'covariates' (a list) and 'categoricalLevels' (covariate -> levels) do not fit together"]
+    n = len(features)
+    if not _numbers(payload["grandMean"], n):
+        problems.append(f"field 'grandMean' must be {n} finite numbers")
+    if not _numbers(payload["pooledVariance"], n, positive=True):
+        problems.append(f"field 'pooledVariance' must be {n} finite numbers > 0")
+    columns = sum(len(v) - 1 for v in levels.values()) + len(covariates) - len(levels)
+    rows = payload["coefficients"]
+    if not (isinstance(rows, list) and len(rows) == columns and all(_numbers(r, n) for r in rows)):
+        problems.append(f"field 'coefficients' must be {columns} rows (one per design column) of {n} finite numbers")
+    batches = payload["batches"]
+    if not (isinstance(batches, list) and len(batches) >= 2):
+        return [*problems, "field 'batches' must list at least 2 batches"]
+    for i, batch in enumerate(batches):
+        if not (isinstance(batch, Mapping) and isinstance(batch.get("name"), str) and _number(batch.get("lesions"))
+                and _numbers(batch.get("gammaStar"), n) and _numbers(batch.get("deltaStar"), n, positive=True)):
+            problems.append(f"field 'batches[{i}]' must have a name, lesions, {n} gammaStar and {n} deltaStar (> 0) values")
     return problems
 
 

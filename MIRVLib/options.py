@@ -24,6 +24,11 @@ DEFAULT_FEATURE_CORRELATION = 0.7
 
 # MIRVLib.response: % volume change below which a lesion responds; an empty follow-up volume's meaning.
 DEFAULT_RESPONSE_THRESHOLD = 33.0
+# ... and which of the paper's two readings of that threshold (docs/methods.md): the Methods' "change does not
+# exceed +33 %" or the Results' "met a 33 % reduction" (change <= -33 %).
+ResponseReading = Literal["methods", "results"]
+RESPONSE_READINGS: tuple[str, ...] = get_args(ResponseReading)
+DEFAULT_RESPONSE_READING: ResponseReading = "methods"
 MissingFollowUp = Literal["unmeasured", "disappeared"]
 MISSING_FOLLOWUP_POLICIES: tuple[str, ...] = get_args(MissingFollowUp)
 
@@ -40,6 +45,11 @@ DEFAULT_STRATEGIES = ("random:2", "random:3", "per-site:2", "per-site:3", "recis
 CURVE_K = tuple(range(2, 16))
 RECOVERY_TARGET = 75.0
 RECIST_EXCLUDED_SITES = ("bone",)
+
+# MIRVLib.robustness: agreement between original and perturbed features; ICC 0.75 is the lower bound of
+# "good" reliability (Koo & Li 2016), CCC 0.8 is Henry et al.'s.
+AGREEMENTS = ("ccc", "icc2", "icc3")
+DEFAULT_AGREEMENT_THRESHOLDS = {"ccc": 0.8, "icc2": 0.75, "icc3": 0.75}
 
 
 ENGINES = ("native", "pyradiomics")
@@ -63,6 +73,15 @@ def add_reduction_thresholds(parser: Any, when: str = "") -> None:
                         help=f"{prefix}Spearman threshold with tumour volume (default %(default)s)")
     parser.add_argument("--feature-correlation", type=float, default=DEFAULT_FEATURE_CORRELATION,
                         help=f"{prefix}redundancy threshold between features (default %(default)s)")
+
+
+def add_response_reading(parser: Any) -> None:
+    """``--response-reading``: which of the paper's wordings of the TSRC threshold (``mirv cohort``, ``mirv batch``,
+    MIRVBatch.py)."""
+    parser.add_argument("--response-reading", choices=RESPONSE_READINGS, default=DEFAULT_RESPONSE_READING,
+                        help="complete tumour response: every lesion's volume change is below +33 %% ('methods', the "
+                        "paper's Methods; default) or a reduction of at least 33 %% ('results', its Results); "
+                        "33 is --response-threshold where the command has it")
 
 
 def reduction_thresholds(args: argparse.Namespace) -> dict[str, float]:

@@ -2,6 +2,8 @@
 Slicer module and MIRVBatch.py, so a reader sees the same numbers, names and units whichever tool wrote them.
 
 Reports are self-contained (pictures embedded as data URIs), so they can be mailed or archived as one file.
+A page leads with the numbers (a patient's readout, a cohort's summary); long tables are folded
+(`MIRVLib.report_html`) and the method note comes after them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from MIRVLib.metrics import PAIR_SEPARATOR, PatientMIRV
 from MIRVLib.provenance import atomic_write_text
 from MIRVLib.quantities import format_volume, human_value, is_missing, yes_no
 from MIRVLib.reduction import FeatureReduction
+from MIRVLib.report_html import folded, preformatted, table_block
 
 METRIC_LABELS = {"dissimilarity": "Cosine dissimilarity", "distance": "Euclidean distance"}
 METRIC_TITLES = {"dissimilarity": "cosine dissimilarity", "distance": "Euclidean distance"}
@@ -112,7 +115,7 @@ def _image(path: Path, caption: str, folder: Path | None) -> str:
         source = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
     else:
         source = path.relative_to(folder).as_posix()
-    return (f'<figure><img src="{html.escape(source)}" alt="{html.escape(caption)}">'
+    return (f'<figure><img src="{html.escape(source)}" alt="{html.escape(caption)}" loading="lazy">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
@@ -131,24 +134,22 @@ def table_html(frame: pd.DataFrame) -> str:
 
 def patient_section(patient_id: str, readout_text: str, images: Mapping[str, Path], lesions: pd.DataFrame,
                     row: Mapping[str, Any], link_from: Path | None = None) -> str:
-    """One patient: readout, pictures (embedded, or linked from the folder ``link_from``), lesion table and the
-    patients.csv row (flags yes/no, units shown)."""
+    """One patient: readout, pictures (embedded, or linked from the folder ``link_from``), lesion table (folded
+    when long) and the patients.csv row (folded: the readout states its numbers; flags yes/no, units shown)."""
     row_html = "".join(f'<tr><th>{html.escape(str(k))}</th><td data-column="{html.escape(str(k))}">'
                        f"{html.escape(human_value(str(k), v))}</td></tr>" for k, v in row.items())
     return f"""<section id="patient-{html.escape(patient_id)}">
 <h2>Patient {html.escape(patient_id)}</h2>
-<pre>{html.escape(readout_text)}</pre>
+{preformatted(readout_text, "readout")}
 {''.join(_image(path, caption, link_from) for caption, path in images.items())}
-<div class="columns">
-<div><h3>Lesions</h3>{table_html(lesions)}</div>
-<div><h3>Patient row (patients.csv)</h3><table>{row_html}</table></div>
-</div>
+{table_block("Lesions", table_html(lesions), len(lesions))}
+{folded(f"Patient row (patients.csv, {len(row)} columns)", f"<table>{row_html}</table>")}
 </section>"""
 
 
 def write_report(path: str | os.PathLike[str], title: str, intro_html: str, sections: Sequence[str],
                  provenance: Mapping[str, Any]) -> Path:
-    """The HTML page: title, introduction (e.g. the cohort summary), the patient sections, provenance."""
+    """The HTML page: title, introduction (e.g. the cohort summary), the patient sections, method, provenance."""
     versions = ", ".join(f"{k} {v}" for k, v in provenance.get("versions", {}).items())
     inputs = "".join(
         f"<li>{html.escape(k)}: {html.escape(str(v.get('path')))} (sha256 {str(v.get('sha256', ''))[:12]}…)</li>"
@@ -158,18 +159,19 @@ def write_report(path: str | os.PathLike[str], title: str, intro_html: str, sect
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1100px; color: #222; }}
-pre {{ background: #f4f4f8; padding: .8em; white-space: pre-wrap; }}
+pre {{ background: #f4f4f8; padding: .8em; white-space: pre-wrap; }} pre.summary {{ white-space: pre; overflow-x: auto; }}
 table {{ border-collapse: collapse; font-size: 90%; }} td, th {{ border: 1px solid #ccc; padding: 2px 6px; text-align: left; }}
 figure {{ display: inline-block; margin: .5em; vertical-align: top; }} img {{ max-width: 520px; }}
-.columns {{ display: flex; gap: 2em; flex-wrap: wrap; }}
+details {{ margin: .5em 0; }} summary {{ cursor: pointer; font-weight: 600; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
+{intro_html}
+{''.join(sections)}
+<h2>Method</h2>
 <p>Measured intrapatient radiomic variability (Geady et al. 2025): pairwise cosine dissimilarity and Euclidean
 distance between the patient's lesions in the reduced, z-scored radiomic feature space of model
 <b>{html.escape(str(model.get('name') or model.get('path') or 'fitted on this cohort'))}</b>. Matrix colours use
 fixed scales (stated under each figure), so figures of different patients compare by colour.</p>
-{intro_html}
-{''.join(sections)}
 <h2>Provenance</h2>
 <ul>{inputs}<li>extraction preset: {html.escape(str(provenance.get('preset', '')))}</li>
 <li>versions: {html.escape(versions)}</li><li>created: {html.escape(str(provenance.get('created', '')))}</li></ul>

@@ -31,7 +31,7 @@ _FILE_MODE = 0o666 & ~_current_umask()
 
 _TRACKED_DISTRIBUTIONS = (
     "pyradiomics-bhklab", "pyradiomics", "SimpleITK", "numpy", "scipy", "pandas",
-    "lifelines", "statsmodels", "PyWavelets",
+    "lifelines", "statsmodels", "scikit-learn", "PyWavelets",
 )
 
 

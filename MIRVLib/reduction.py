@@ -2,7 +2,7 @@
 
 ``paper`` follows the MIRV paper's Methods text. ``reference`` reproduces, bit for bit, what the authors'
 published analysis code does — which is what produced the paper's numbers (Table S2: 16 features on the
-SARC021 lung subset). It differs from the text in four deliberate-to-reproduce ways (METHODS §2b):
+SARC021 lung subset). It differs from the text in four deliberate-to-reproduce ways (docs/methods.md, Feature reduction):
 
 * volume filter on the *signed* Spearman ρ ≤ threshold (strongly negative features pass);
 * variance with ddof 1, kept when ≥ the 50th percentile;
@@ -13,7 +13,8 @@ SARC021 lung subset). It differs from the text in four deliberate-to-reproduce w
 * inter-feature redundancy with *Pearson* |r| (on those shifted columns).
 
 The fitted state (features in order, mean, std) is saved as a MIRV model file so a single patient can be
-scored later without its cohort.
+scored later without its cohort; a cohort harmonised with ComBat first also keeps the ComBat parameters of the
+selected features (``harmonisation``), so a new patient from a known batch is harmonised the same way.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from MIRVLib import __version__
+from MIRVLib.harmonisation import ComBat
 from MIRVLib.lesion_table import ID_COLUMNS, VOLUME_FEATURE, LesionTable
 from MIRVLib.model_schema import model_problems
 from MIRVLib.options import (
@@ -85,6 +87,7 @@ class FeatureReduction:
     reference: dict[str, list[float]] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     created: str | None = None
+    harmonisation: ComBat | None = None  # ComBat applied to the lesions before this reduction (selected features)
 
     @property
     def is_fitted(self) -> bool:
@@ -203,6 +206,7 @@ class FeatureReduction:
             ],
             "referenceCohort": self.reference,
             "versions": self.versions,
+            **({"harmonisation": self.harmonisation.to_dict()} if self.harmonisation else {}),
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -233,6 +237,7 @@ class FeatureReduction:
                 reference={k: [float(v) for v in values] for k, values in payload.get("referenceCohort", {}).items()},
                 versions=dict(payload.get("versions", {})),
                 created=payload.get("created"),
+                harmonisation=ComBat.from_dict(payload["harmonisation"]) if payload.get("harmonisation") else None,
             )
         except (KeyError, TypeError) as error:
             raise ModelError(f"{source}: malformed MIRV model file ({error!r})") from error

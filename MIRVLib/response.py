@@ -4,7 +4,9 @@ Per lesion: % change = (V_follow-up − V_baseline) / V_baseline × 100. Per pat
 (ddof 1) and total; the spread of per-lesion changes (``VolumeChangeRange``, the paper's "Δ Volume") = max −
 min of the lesion changes, in percentage points — not a change of the tumour volume; the total-burden change
 (``TotalBurdenChangePercent``) = Σ follow-up / Σ baseline − 1, in %; Complete Tumour Response (TSRC) = 1 when
-every lesion's change is below the threshold (33 %).
+every lesion responds. The paper words that threshold twice (docs/methods.md): its Methods read "the change does
+not exceed" +33 % (``reading="methods"``, the default: change < 33; 43 of the 85 SARC021 lung patients with MIRV
+respond), its Results "met a 33 % volume reduction" (``reading="results"``: change <= −33; 6 of 85).
 
 Lesions seen at one time point only follow the authors' ±100 % rule and are flagged: a lesion gone at
 follow-up (volume 0) is −100 %, a new lesion (no baseline) is +100 %. A *missing* follow-up volume (empty
@@ -23,7 +25,14 @@ import numpy as np
 import pandas as pd
 
 from MIRVLib.lesion_table import ID_COLUMNS, LESION_ID, PATIENT_ID, validated_ids
-from MIRVLib.options import DEFAULT_RESPONSE_THRESHOLD, MISSING_FOLLOWUP_POLICIES, MissingFollowUp
+from MIRVLib.options import (
+    DEFAULT_RESPONSE_READING,
+    DEFAULT_RESPONSE_THRESHOLD,
+    MISSING_FOLLOWUP_POLICIES,
+    RESPONSE_READINGS,
+    MissingFollowUp,
+    ResponseReading,
+)
 
 BASELINE = "VolumeBaseline"
 FOLLOW_UP = "VolumeFollowUp"
@@ -128,7 +137,19 @@ def baseline_volume_metrics(baseline: pd.Series) -> pd.DataFrame:
     return out
 
 
-def patient_response(changes: pd.DataFrame, threshold: float = DEFAULT_RESPONSE_THRESHOLD) -> pd.DataFrame:
+def lesion_responds(change: pd.Series, threshold: float = DEFAULT_RESPONSE_THRESHOLD,
+                    reading: ResponseReading = DEFAULT_RESPONSE_READING) -> pd.Series:
+    """Per lesion: does its % change count as a response? ``methods``: it stays below +threshold (strict, as the
+    published code); ``results``: it shrank by at least threshold %. An unmeasured change (NaN) never responds."""
+    if reading == "methods":
+        return change < threshold
+    if reading == "results":
+        return change <= -threshold
+    raise ValueError(f"response reading must be one of {RESPONSE_READINGS}, got {reading!r}")
+
+
+def patient_response(changes: pd.DataFrame, threshold: float = DEFAULT_RESPONSE_THRESHOLD,
+                     reading: ResponseReading = DEFAULT_RESPONSE_READING) -> pd.DataFrame:
     """VolumeChangeRange (spread of the lesion changes), total burden at follow-up and its change,
     CompleteTumorResponse (TSRC) and counts of flagged lesions per patient.
 
@@ -136,8 +157,8 @@ def patient_response(changes: pd.DataFrame, threshold: float = DEFAULT_RESPONSE_
     """
     counted = changes[changes["Status"] != ABSENT]
     by_patient = counted.groupby(PATIENT_ID, sort=False)["PercentChange"]
-    # An unmeasured lesion (NaN) is not "below threshold": its patient is not a complete responder.
-    below = (counted["PercentChange"] < threshold).groupby(counted[PATIENT_ID], sort=False).all()
+    # An unmeasured lesion (NaN) does not respond: its patient is not a complete responder.
+    below = lesion_responds(counted["PercentChange"], threshold, reading).groupby(counted[PATIENT_ID], sort=False).all()
     flags = changes.groupby(PATIENT_ID, sort=False)
     unmeasured = (changes["Status"] == UNMEASURED).groupby(changes[PATIENT_ID], sort=False).sum()
     baseline_total = changes[BASELINE].where(changes[BASELINE] > 0).groupby(changes[PATIENT_ID], sort=False).sum()
@@ -173,10 +194,11 @@ def volume_response(
     *,
     threshold: float = DEFAULT_RESPONSE_THRESHOLD,
     missing_followup: MissingFollowUp = "unmeasured",
+    reading: ResponseReading = DEFAULT_RESPONSE_READING,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per-lesion changes, per-patient baseline metrics + response) from a validated volume table."""
     changes = lesion_volume_changes(volumes, missing_followup)
     baseline = baseline_volume_metrics(volumes.set_index(PATIENT_ID)[BASELINE])
-    patients = baseline.join(patient_response(changes, threshold), how="outer")
+    patients = baseline.join(patient_response(changes, threshold, reading), how="outer")
     order = list(dict.fromkeys(volumes[PATIENT_ID]))
     return changes, patients.reindex(order)

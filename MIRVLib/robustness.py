@@ -1,9 +1,11 @@
-"""Segmentation-robustness filter (Henry et al. 2022; METHODS §1).
+"""Segmentation-robustness filter (Henry et al. 2022; docs/methods.md, Segmentation robustness).
 
 A feature is kept only if it barely changes when the contour does: every lesion mask is eroded and
 dilated by 1 mm, features are extracted again, and Lin's concordance correlation coefficient (CCC)
 between original and perturbed values across all lesions must reach the threshold (0.8) for both
-perturbations. The list restricts the feature reduction (``mirv cohort --restrict-to``).
+perturbations. The intraclass correlation ICC(2,1) or ICC(3,1) can replace the CCC (``kind``); its default
+threshold, 0.75, is the lower bound of "good" reliability (Koo & Li 2016). The list restricts the feature
+reduction (``mirv cohort --restrict-to``).
 
 Erosion/dilation use exact physical distances (Euclidean distance transform with the voxel spacing), so
 1 mm means 1 mm on anisotropic CT: with 5 mm slices only the in-plane contour moves.
@@ -33,9 +35,11 @@ from MIRVLib.extraction import (
     prepare_image,
 )
 from MIRVLib.lesions import Lesion, SourceGrid, array_bounds, conform_lesions, conform_mask, mask_offset
+from MIRVLib.options import AGREEMENTS, DEFAULT_AGREEMENT_THRESHOLDS
+from MIRVLib.stats.icc import icc_pair
 
 PERTURBATIONS = ("erode", "dilate")
-DEFAULT_THRESHOLD = 0.8
+DEFAULT_THRESHOLD = DEFAULT_AGREEMENT_THRESHOLDS["ccc"]
 
 
 def perturb_mask(mask: sitk.Image, radius_mm: float, mode: str) -> sitk.Image:
@@ -98,8 +102,18 @@ def lins_ccc(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -
     return float(2.0 * np.mean((x - mx) * (y - my)) / denominator)
 
 
-def concordance_table(original: pd.DataFrame, perturbed: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """CCC per feature (rows) and perturbation (columns ``CCC_erode``, ...), plus ``CCC_min`` and ``Lesions``.
+def agreement(x: np.ndarray, y: np.ndarray, kind: str = "ccc") -> float:
+    """Agreement of two measurements of the same lesions: Lin's CCC, ICC(2,1) or ICC(3,1)."""
+    if kind == "ccc":
+        return lins_ccc(x, y)
+    if kind in AGREEMENTS:
+        return icc_pair(x, y, kind)
+    raise ValueError(f"agreement must be one of {AGREEMENTS}, got {kind!r}")
+
+
+def concordance_table(original: pd.DataFrame, perturbed: Mapping[str, pd.DataFrame], kind: str = "ccc") -> pd.DataFrame:
+    """Agreement per feature (rows) and perturbation (columns ``CCC_erode``, ... or ``ICC2_erode``, ... by
+    ``kind``), plus ``CCC_min`` (``ICC2_min``, ...) and ``Lesions``.
 
     Lesions are matched by (PatientID, LesionID); a lesion enters a perturbation's CCC only if it was
     extracted (Status ok) both originally and perturbed (erosion can remove a tiny lesion entirely).
@@ -116,15 +130,16 @@ def concordance_table(original: pd.DataFrame, perturbed: Mapping[str, pd.DataFra
         a = base.loc[common, features].to_numpy(dtype=float)
         b = other.loc[common, features].to_numpy(dtype=float)
         enough = len(common) >= 2
-        table[f"CCC_{name}"] = [lins_ccc(a[:, i], b[:, i]) if enough else np.nan for i in range(len(features))]
-    table["CCC_min"] = table.min(axis=1, skipna=False)
+        table[f"{kind.upper()}_{name}"] = [agreement(a[:, i], b[:, i], kind) if enough else np.nan
+                                           for i in range(len(features))]
+    table[f"{kind.upper()}_min"] = table.min(axis=1, skipna=False)
     table["Lesions"] = min(counts) if counts else 0
     return table
 
 
-def robust_features(table: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD) -> list[str]:
-    """Features whose CCC reaches the threshold under every perturbation (NaN never passes)."""
-    return [str(f) for f in table.index[table["CCC_min"].to_numpy() >= threshold]]
+def robust_features(table: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD, kind: str = "ccc") -> list[str]:
+    """Features whose agreement (``kind``) reaches the threshold under every perturbation (NaN never passes)."""
+    return [str(f) for f in table.index[table[f"{kind.upper()}_min"].to_numpy() >= threshold]]
 
 
 @dataclass
@@ -146,10 +161,13 @@ def run_robustness(
     jobs: int = 1,
     progress: Callable[[int, int, str], None] | None = None,
     engine: str = DEFAULT_ENGINE,
+    kind: str = "ccc",
 ) -> RobustnessResult:
-    """Extract original, eroded and dilated lesions of every case; CCC per feature; the robust list."""
+    """Extract original, eroded and dilated lesions of every case; agreement (``kind``) per feature; the robust list."""
+    if kind not in AGREEMENTS:
+        raise ValueError(f"agreement must be one of {AGREEMENTS}, got {kind!r}")
     frames: dict[str, list[pd.DataFrame]] = {"original": [], **{m: [] for m in PERTURBATIONS}}
-    provenance: dict[str, Any] = {"radiusMm": radius_mm, "threshold": threshold, "cases": []}
+    provenance: dict[str, Any] = {"radiusMm": radius_mm, "threshold": threshold, "agreement": kind, "cases": []}
     total, done = len(cases) * 3, 0
     for patient_id, image, lesions in cases:
         prepared = prepare_image(image, preset, patient_id, engine)  # read and hash once for the three variants
@@ -165,5 +183,5 @@ def run_robustness(
             if progress:
                 progress(done, total, f"{patient_id} {name}")
     extracted = {name: pd.concat(parts, ignore_index=True) for name, parts in frames.items()}
-    table = concordance_table(extracted["original"], {m: extracted[m] for m in PERTURBATIONS})
-    return RobustnessResult(table, robust_features(table, threshold), extracted, provenance)
+    table = concordance_table(extracted["original"], {m: extracted[m] for m in PERTURBATIONS}, kind)
+    return RobustnessResult(table, robust_features(table, threshold, kind), extracted, provenance)

@@ -1,4 +1,4 @@
-"""`mirv cohort` on the real SARC021 lung subset reproduces the published numbers (METHODS §2b)."""
+"""`mirv cohort` on the real SARC021 lung subset reproduces the published numbers (docs/methods.md, Statistics)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ PATIENT_COLUMNS = [
     "MostDivergentPairDissimilarity", "MostDivergentPairDistance", "BaselineVolumeRange", "BaselineVolumeStdDev",
     "BaselineVolumeTotal", "VolumeChangeRange", "CompleteTumorResponse",
 ]
-# METHODS §2b self-check: Spearman rho of MIRV(max) Dissimilarity with Δ Volume and with TSRC.
+# docs/methods.md, Statistics: Spearman rho of MIRV(max) Dissimilarity with Δ Volume and with TSRC.
 SELF_CHECK = {"reference": (0.513, -0.324, 16), "paper": (0.329, -0.352, 5)}
 
 

@@ -1,4 +1,4 @@
-"""ITH score (METHODS §7): hand-computed habitat maps, 8-connectivity, 1-pixel regions, largest slice, K-means."""
+"""ITH score (docs/methods.md, ITH score): hand-computed habitat maps, 8-connectivity, 1-pixel regions, largest slice, K-means."""
 
 from __future__ import annotations
 

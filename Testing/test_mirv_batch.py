@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from html_outline import Outline
 from slicer_env import REPO_ROOT, make_slicer_environment, slicer, write_node  # noqa: F401  (skips without slicer-core)
 
 from MIRVLib.cli import main as mirv_main
@@ -52,6 +53,13 @@ def test_demo_writes_every_output_and_matches_mirv_cohort(tmp_path, capsys):
     assert len(provenance["inputs"]["image"]["sha256"]) == 64
     html = (out / "SAMPLE_report.html").read_text(encoding="utf-8")
     assert html.count("data:image/png;base64,") == 3 and "Liver met" in html
+    # the page leads with the readout (as printed), the lesions open, the long patients.csv row folded
+    outline = Outline(html)
+    assert [kind for kind, _, _ in outline.parts[:4]] == ["h1", "section", "h2", "pre"]
+    readout, folds = outline.find("pre")[0]
+    assert folds == 0 and readout.startswith("Patient SAMPLE: 6 lesions") and readout in printed
+    assert ("Lesions", 0) in outline.find("h3")
+    assert outline.find("summary") == [(f"Patient row (patients.csv, {len(patients.columns)} columns)", 0)]
 
 
 def _patient_with_an_empty_segment(folder):

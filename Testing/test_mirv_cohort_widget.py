@@ -4,6 +4,9 @@ and the parameter node with the bounds Slicer's spin-box connector applies."""
 
 from __future__ import annotations
 
+import html
+import json
+
 import pandas as pd
 import pytest
 from slicer_env import slicer  # noqa: F401  (skips without slicer-core)
@@ -85,6 +88,9 @@ def test_each_analysis_tab_runs_and_shows_its_results(loaded, gui, sarc021_dir, 
     rho = rho.set_index(rho.columns[0])
     assert sorted(rho.index) == sorted(FIGURE_2A)
     assert rho.loc["MIRVMaxDissimilarity", "VolumeChangeRange"] == pytest.approx(0.513, abs=5e-4)  # the paper's
+    # the status area shows what `mirv stats correlate` prints, aligned in <pre> (rich text, detected by the <br>)
+    printed = (tmp_path / "correlate_summary.txt").read_text(encoding="utf-8").rstrip()
+    assert ui.statusLabel.text.endswith(f"<br><pre>{html.escape(printed)}</pre>") and "n = 85" in printed
     for node in clinical:
         ui.tablesComboBox.setCheckState(node, Qt.Checked)
     assert ui.figureComboBox.itemText(0) == "correlate_circles.png" and not ui.figureLabel.pixmap().isNull()
@@ -100,9 +106,14 @@ def test_each_analysis_tab_runs_and_shows_its_results(loaded, gui, sarc021_dir, 
     ui.analysisTabWidget.currentIndex = tabs["kmTab"]
     select(ui.kmMetricsList, ["MIRVMaxDissimilarity"])
     ui.groupByComboBox.currentText = "CPCELL"
+    assert ui.timeUnitLineEdit.placeholderText == "e.g. months"
+    ui.timeUnitLineEdit.text = "years"  # SARC021: T_OS is in years (OS 134 days = 0.367)
     ui.runButton.click()
     logrank = pd.read_csv(tmp_path / "km_logrank.csv")
     assert slicer.mrmlScene.GetFirstNodeByName("MIRVCohort km_logrank").GetNumberOfRows() == len(logrank) > 1
+    km = json.loads((tmp_path / "km_provenance.json").read_text(encoding="utf-8"))
+    assert km["parameters"]["time_unit"] == "years" and "time = T_OS (years)" in km["summary"]
+    assert html.escape(km["summary"]) in ui.statusLabel.text
 
     ui.analysisTabWidget.currentIndex = tabs["compareTab"]
     select(ui.compareMetricsList, ["MIRVMaxDistance"])
@@ -143,9 +154,11 @@ def test_parameter_node_round_trips_to_a_new_widget(gui):
     ui.pairwiseCheckBox.click()
     ui.deriveLineEdit.text = "AGE>=65"
     ui.seedSpinBox.value = 42
+    ui.timeUnitLineEdit.text = "months"
     node = first._parameterNode.parameterNode
-    assert [node.GetParameter(n) for n in ("alpha", "pairwise", "derive", "seed")] == ["0.1", "True", "AGE>=65", "42"]
+    assert [node.GetParameter(n) for n in ("alpha", "pairwise", "derive", "seed", "timeUnit")] == \
+        ["0.1", "True", "AGE>=65", "42", "months"]
     first.exit()
     again = gui.widget("MIRVCohort").ui
     assert (again.alphaSpinBox.value, again.pairwiseCheckBox.checked, again.deriveLineEdit.text,
-            again.seedSpinBox.value) == (0.1, True, "AGE>=65", 42)
+            again.seedSpinBox.value, again.timeUnitLineEdit.text) == (0.1, True, "AGE>=65", 42, "months")

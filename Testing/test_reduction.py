@@ -12,7 +12,7 @@ from MIRVLib.lesion_table import LesionTable
 from MIRVLib.reduction import FeatureReduction, ModelError, ReductionSettings
 from MIRVLib.resources import model_path
 
-# METHODS §2b: the "Volumetric Response" column of the paper's Table S2, in order.
+# docs/methods.md, Feature reduction: the "Volumetric Response" column of the paper's Table S2, in order.
 TABLE_S2 = [
     "wavelet-LLH_glcm_ClusterShade", "wavelet-LLH_glcm_Correlation", "wavelet-LHH_firstorder_Median",
     "wavelet-LHH_glcm_ClusterShade", "wavelet-HLL_glcm_ClusterShade", "wavelet-HLH_firstorder_Median",
@@ -161,7 +161,7 @@ def test_restricting_candidates_equals_fitting_on_the_restricted_table(sarc021, 
     for preset in ("paper", "reference"):
         restricted = FeatureReduction(ReductionSettings(preset=preset)).fit(sarc021, candidates)
         on_subset = FeatureReduction(ReductionSettings(preset=preset)).fit(subset)
-        # METHODS §1: 8 × 86 wavelet features, plus the volume feature kept for the volume test.
+        # docs/methods.md, Lesion features: 8 × 86 wavelet features, plus the volume feature kept for the volume test.
         assert restricted.selected == on_subset.selected and restricted.step_counts["input"] == 8 * 86 + 1
         assert set(restricted.selected) <= set(wavelet) and restricted.candidates == wavelet
     with pytest.raises(ModelError, match="not in the table"):

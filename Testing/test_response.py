@@ -114,7 +114,7 @@ def test_empty_lesion_id_in_volumes_is_refused():
 
 def test_matched_volumes_one_rule_for_every_entry_point():
     """mirv batch and the Slicer module match time points with this one function: a lesion missing at a time
-    point has volume 0 there (METHODS §4: −100 % / +100 %), a failed extraction stays unmeasured."""
+    point has volume 0 there (docs/methods.md, Volumes and response: −100 % / +100 %), a failed extraction stays unmeasured."""
     baseline = pd.Series({"a": 10.0, "gone": 4.0, "failed": 8.0})
     follow_up = pd.Series({"a": 5.0, "failed": float("nan"), "new": 2.0})
     volumes = matched_volumes("P", baseline, follow_up)

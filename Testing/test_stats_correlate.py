@@ -56,7 +56,7 @@ def test_too_few_columns_and_text_columns_are_errors(frame):
 
 
 def test_figure_2a_reference_preset_self_check(reference_patients):
-    """METHODS §2b: ρ(MIRV(max) Dissimilarity, Δ Volume) = 0.513, ρ(.., Complete Tumour Response) = −0.324."""
+    """docs/methods.md, Statistics: ρ(MIRV(max) Dissimilarity, Δ Volume) = 0.513, ρ(.., Complete Tumour Response) = −0.324."""
     result = spearman_matrix(reference_patients, FIGURE_2A)
     assert result.n.to_numpy().min() == 85
     assert result.rho.loc["MIRVMaxDissimilarity", "VolumeChangeRange"] == pytest.approx(0.513, abs=5e-4)

@@ -17,8 +17,10 @@ import time
 import numpy as np
 import pandas as pd
 
+from MIRVLib.cli_options import add_renamed
 from MIRVLib.cohort import score_cohort
 from MIRVLib.lesion_table import VOLUME_FEATURE, LesionTable
+from MIRVLib.options import PRESETS
 from MIRVLib.reduction import FeatureReduction, ReductionSettings
 
 N_FEATURES = 1218
@@ -73,12 +75,13 @@ def _measure_once(patients: int, lesions: int, preset: str) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--patients", type=int, nargs=2, default=[1000, 10000])
-    parser.add_argument("--lesions", type=int, default=5)
-    parser.add_argument("--preset", choices=["paper", "reference"], default="reference")
+    parser.add_argument("--patients", type=int, nargs=2, default=[1000, 10000], help="the two cohort sizes compared")
+    parser.add_argument("--lesions", type=int, default=5, help="lesions per synthetic patient")
+    add_renamed(parser, "--reduction", old=["--preset"], choices=PRESETS, default="reference",
+                help="feature reduction fitted (default reference)")
     parser.add_argument("--repeats", type=int, default=2, help="runs per size; the fastest counts")
     args = parser.parse_args()
-    small, large = (measure(p, args.lesions, args.preset, args.repeats) for p in args.patients)
+    small, large = (measure(p, args.lesions, args.reduction, args.repeats) for p in args.patients)
     factor = args.patients[1] / args.patients[0]
     print(f"ratio {args.patients[1]}/{args.patients[0]} patients (linear = {factor:.0f}): "
           + ", ".join(f"{k} {large[k] / small[k]:.1f}×" for k in small))

@@ -38,6 +38,7 @@ from MIRVLib.lesion_table import (
     LesionTable,
 )
 from MIRVLib.metrics import PatientMIRV
+from MIRVLib.options import DEFAULT_RESPONSE_READING, ResponseReading
 from MIRVLib.provenance import atomic_write_csv, atomic_write_json, provenance_record
 from MIRVLib.reduction import FeatureReduction
 from MIRVLib.resources import model_path
@@ -245,10 +246,12 @@ class MIRVLogic:
 
     # ----- MIRV -----
     def computeMIRV(self, featureTableNode, model: str | os.PathLike[str] | FeatureReduction | None = None,
-                    followUpTableNode=None, strict: bool = False) -> MIRVResult:
+                    followUpTableNode=None, strict: bool = False,
+                    responseReading: ResponseReading = DEFAULT_RESPONSE_READING) -> MIRVResult:
         """Score the patient with a fitted model (default: the shipped SARC021 ``paper`` model) via `score_cohort`.
 
-        With a follow-up feature table, lesions are matched by name and the volumetric response enters the row.
+        With a follow-up feature table, lesions are matched by name and the volumetric response enters the row
+        (``responseReading``: the paper's Methods or Results wording of complete tumour response, `MIRVLib.response`).
         The extraction's preset and the lesion sites are checked against the model (`MIRVLib.applicability`):
         a mismatch is a warning, with ``strict`` an error.
         """
@@ -262,7 +265,7 @@ class MIRVLogic:
         if followUpTableNode is not None:
             volumes = self._volumeTable(frame, self.featureFrame(followUpTableNode))
         cohort = score_cohort(table, reduction, volumes, extraction_preset=self.provenance(featureTableNode).get("preset"),
-                              strict=strict)
+                              strict=strict, response_reading=responseReading)
         patient = cohort.mirv[0]
         summary = cohort.patients.iloc[0].to_dict()
         summary = {k: (None if isinstance(v, type(pd.NA)) else v) for k, v in summary.items()}
@@ -449,6 +452,29 @@ class MIRVLogic:
         return patient_report.save_matrix_figure(path, result.mirv, metric, result.cohort.reduction,
                                                  self._lesionSites(result), result.summary, result.colourScaleMode)
 
+    def exportDicom(self, result: MIRVResult, folder: str | os.PathLike[str],
+                    ctFolder: str | os.PathLike[str] | None = None, seed: str | None = None) -> list[Path]:
+        """The lesions as a DICOM SEG and the patient's TID 1500 SR (selected features, MIRV values), as
+        `mirv cohort --dicom-out` writes them (`MIRVLib.dicom.results`): ``<patient>_seg.dcm``, ``<patient>_sr.dcm``.
+
+        Both reference the CT's DICOM instances: ``ctFolder`` is the CT series folder; by default the folder of
+        the volume's files in Slicer's DICOM database (a volume loaded from DICOM). ``seed``: reproducible UIDs.
+        """
+        from MIRVLib.dicom.results import write_patient_dicom
+        from MIRVLib.dicom.series import read_series
+
+        table = result.featureTableNode
+        volumeNode = self.scene.GetNodeByID(table.GetAttribute("MIRV.VolumeNodeID") or "") if table else None
+        segmentationNode = self.scene.GetNodeByID(table.GetAttribute("MIRV.SegmentationNodeID") or "") if table else None
+        if volumeNode is None or segmentationNode is None:
+            raise ValueError("the CT or the lesion segmentation of this result is no longer in the scene")
+        series = read_series(ctFolder if ctFolder is not None else _dicom_series_folder(volumeNode))
+        frame = self.featureFrame(table)
+        lesions = lesions_from_segmentation(segmentationNode, volumeNode, list(frame[SEGMENT_ID].astype(str)))
+        written = write_patient_dicom(folder, series, lesions, frame, result.cohort.reduction.selected,
+                                      result.exportRow(), stem=file_stem(result.patientID), seed=seed)
+        return [written.seg, written.sr]
+
     def exportPatientRow(self, result: MIRVResult, csvPath: str | os.PathLike[str], patientID: str | None = None,
                          tableNode=None) -> pd.DataFrame:
         """Append the patient's row to a cohort CSV, or replace the row of the same PatientID (atomic write).
@@ -481,3 +507,18 @@ def _upsert(cohort: pd.DataFrame | None, row: pd.DataFrame) -> pd.DataFrame:
 def _storage_file(node) -> str:
     storage = node.GetStorageNode()
     return (storage.GetFileName() or "") if storage is not None else ""
+
+
+def _dicom_series_folder(volumeNode) -> Path:
+    """The folder holding a DICOM-loaded volume's files (Slicer's DICOM database keeps one series per folder)."""
+    uids = (volumeNode.GetAttribute("DICOM.instanceUIDs") or "").split()
+    database = getattr(slicer, "dicomDatabase", None)
+    files = [database.fileForInstance(uid) for uid in uids] if uids and database is not None else []
+    if not files or not all(files):
+        raise ValueError(f"volume '{volumeNode.GetName()}' was not loaded from Slicer's DICOM database; "
+                         "give the folder of its DICOM CT series")
+    folders = {Path(f).parent for f in files}
+    if len(folders) != 1:
+        raise ValueError(f"the DICOM files of volume '{volumeNode.GetName()}' are in {len(folders)} folders; "
+                         "give the folder of its DICOM CT series")
+    return folders.pop()

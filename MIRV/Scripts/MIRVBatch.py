@@ -45,24 +45,29 @@ EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_LESION_FAILED = 0, 1, 2, 3
 def build_parser() -> argparse.ArgumentParser:
     from MIRVManifest import add_manifest_arguments
 
+    from MIRVLib.cli_options import finish_parser
+    from MIRVLib.options import add_response_reading
+
     parser = argparse.ArgumentParser(
         prog="MIRVBatch.py", description=__doc__.split("\n\n")[0],
         epilog="The MIRV model is chosen with --model (default: the shipped SARC021-lung-paper model).")
-    parser.add_argument("--image", type=Path, help="CT image file (NRRD, NIfTI, MHA, ...)")
-    parser.add_argument("--lesions", type=Path, help="lesion segmentation: .seg.nrrd, labelmap or folder of masks")
+    parser.add_argument("-i", "--image", type=Path, help="CT image file (NRRD, NIfTI, MHA, ...)")
+    parser.add_argument("-l", "--lesions", type=Path, help="lesion segmentation: .seg.nrrd, labelmap or folder of masks")
     parser.add_argument("--sites", type=Path, help="CSV LesionID,Site; overrides the segments' Site tags")
     parser.add_argument("--follow-up-image", type=Path, help="follow-up CT (lesions matched by name)")
     parser.add_argument("--follow-up-lesions", type=Path, help="follow-up lesion segmentation")
     parser.add_argument("--patient-id", help="patient identifier (default: the image file name)")
-    parser.add_argument("--preset", default="MIRV-CT", help="PyRadiomics preset name or YAML file (default MIRV-CT)")
-    parser.add_argument("--jobs", type=int, default=1, help="extraction processes (default 1)")
+    parser.add_argument("-p", "--preset", default="MIRV-CT", help="PyRadiomics preset name or YAML file (default MIRV-CT)")
+    parser.add_argument("-j", "--jobs", type=int, default=1, help="extraction processes (default 1)")
     parser.add_argument("--no-render", action="store_true", help="skip the 3D overlay render (no OpenGL available)")
     parser.add_argument("--strict", action="store_true",
                         help="one patient: stop (exit 2) when the input does not fit the model (another extraction "
                         "preset, lesion sites the model was not fitted on) instead of warning")
     parser.add_argument("--manifest", type=Path, help="cohort manifest CSV: run every patient (see mirv batch)")
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    add_response_reading(parser)
     add_manifest_arguments(parser)
+    finish_parser(parser)  # the `mirv` help groups and deprecation-aware help (MIRVLib.cli_options)
     return parser
 
 
@@ -143,7 +148,7 @@ def run_patient(args: argparse.Namespace, scene, application_logic, logic) -> in
         outputs.append(atomic_write_csv(out / f"{stem}_followup_lesions.csv", logic.featureFrame(follow_up_table)))
         inputs.update(followUpImage=args.follow_up_image, followUpLesions=args.follow_up_lesions)
     result = logic.computeMIRV(table, model=args.cohort_model or DEFAULT_MODEL, followUpTableNode=follow_up_table,
-                               strict=args.strict)
+                               strict=args.strict, responseReading=args.response_reading)
     logic.exportPatientRow(result, out / "patients.csv", patient_id)
     outputs.append(out / "patients.csv")
     pictures = {}

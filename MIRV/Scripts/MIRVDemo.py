@@ -26,11 +26,15 @@ from MIRVLib.resources import resources_dir  # noqa: E402
 SAMPLE = resources_dir() / "SampleData"
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="MIRVDemo.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (default demo-output)")
-    parser.add_argument("--jobs", type=int, default=1, help="extraction processes (default 1)")
-    args = parser.parse_args(argv)
+    parser.add_argument("-o", "--out", type=Path, default=Path("demo-output"), help="output folder (default demo-output)")
+    parser.add_argument("-j", "--jobs", type=int, default=1, help="extraction processes (default 1)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     print(f"MIRV demo: sample patient from {SAMPLE} (see its README for origin and licence)")
     status = MIRVBatch.main([
         "--image", str(SAMPLE / "baseline_CT.nrrd"), "--lesions", str(SAMPLE / "baseline_lesions.seg.nrrd"),

@@ -22,8 +22,9 @@ from MIRVLib.batch.manifest import ManifestError, ManifestRow
 from MIRVLib.batch.pipeline import run_batch
 from MIRVLib.batch.runner import failure_reason, patient_result
 from MIRVLib.batch.store import PatientResult
+from MIRVLib.cli_options import add_renamed
 from MIRVLib.lesions import Lesion, full_mask
-from MIRVLib.options import PRESETS, add_reduction_thresholds, reduction_thresholds
+from MIRVLib.options import DEFAULT_RESPONSE_READING, PRESETS, add_reduction_thresholds, reduction_thresholds
 from MIRVLib.reduction import ReductionSettings
 
 
@@ -32,16 +33,18 @@ def add_manifest_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("cohort (with --manifest)")
     reduction = group.add_mutually_exclusive_group()
     reduction.add_argument("--model", dest="cohort_model", help="MIRV model JSON or shipped name: score with it")
-    reduction.add_argument("--fit", choices=PRESETS, default="paper", help="fit the reduction on the cohort (default)")
-    add_reduction_thresholds(group, "with --fit")
+    add_renamed(reduction, "--reduction", old=["--fit"], choices=PRESETS, default="paper",
+                help="fit this feature reduction on the cohort (default: paper)")
+    add_reduction_thresholds(group, "with --reduction")
     group.add_argument("--resume", action="store_true", help="reuse patients already stored in --out")
     group.add_argument("--retry-failed", action="store_true", help="with --resume: recompute failed patients")
 
 
 def run_manifest(args: argparse.Namespace, logic: Any, scene: Any | None = None) -> int:
-    """Run the cohort of ``args.manifest`` through ``logic``; the exit code of ``mirv batch`` (0, 2 or 3)."""
+    """Run the cohort of ``args.manifest`` through ``logic``; the exit code of ``mirv batch`` (0, 2 or 3).
+    ``args.response_reading`` (MIRVBatch.py's ``--response-reading``) defaults to the Methods' reading."""
     scene = scene or slicer.mrmlScene
-    fit = ReductionSettings(preset=args.fit, **reduction_thresholds(args))
+    fit = ReductionSettings(preset=args.reduction, **reduction_thresholds(args))
 
     def progress(event: str, patient_id: str, detail: dict[str, Any]) -> None:
         if event == "patient":
@@ -51,7 +54,8 @@ def run_manifest(args: argparse.Namespace, logic: Any, scene: Any | None = None)
     try:
         outcome = run_batch(args.manifest, args.out, preset=args.preset, model=args.cohort_model, fit=fit,
                             jobs=getattr(args, "jobs", 1), resume=args.resume, retry_failed=args.retry_failed,
-                            progress=progress, extract=logic_extractor(logic, scene))
+                            progress=progress, extract=logic_extractor(logic, scene),
+                            response_reading=getattr(args, "response_reading", DEFAULT_RESPONSE_READING))
     except (ManifestError, FileNotFoundError) as error:
         print(f"MIRVBatch: error: {error}", file=sys.stderr)
         return 2

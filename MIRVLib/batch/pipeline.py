@@ -22,7 +22,7 @@ from MIRVLib.batch.runner import run_patients
 from MIRVLib.batch.store import FAILURE_COLUMNS, PatientResult, ResultStore
 from MIRVLib.cohort import score_cohort, write_cohort
 from MIRVLib.lesion_table import VOLUME_FEATURE, LesionTable, LesionTableError
-from MIRVLib.options import DEFAULT_ENGINE
+from MIRVLib.options import DEFAULT_ENGINE, DEFAULT_RESPONSE_READING, ResponseReading
 from MIRVLib.output_checks import check_output_folder, folder_lock
 from MIRVLib.provenance import (
     atomic_write_csv,
@@ -96,6 +96,7 @@ def run_batch(
     extract: Extractor = run_patients,
     engine: str = DEFAULT_ENGINE,
     strict: bool = False,
+    response_reading: ResponseReading = DEFAULT_RESPONSE_READING,
 ) -> BatchOutcome:
     """Run a cohort; raises `ManifestError` (before any work) when the manifest has bad rows.
 
@@ -103,7 +104,8 @@ def run_batch(
     lesions with ``fit`` (default: the paper preset and thresholds). ``engine`` computes the features; a preset
     it cannot run raises :class:`~MIRVLib.extraction.PresetError` before any patient is read. With ``strict``
     an input that does not fit the model (`MIRVLib.applicability`) raises `ApplicabilityError` once the patients
-    are stored (``resume`` reuses them), instead of a warning in patients.csv.
+    are stored (``resume`` reuses them), instead of a warning in patients.csv. ``response_reading`` is the
+    complete-tumour-response reading (`MIRVLib.response`).
     """
     from MIRVLib.extraction import check_preset
 
@@ -151,7 +153,7 @@ def run_batch(
                 for failure in transient[row.patient_id].failures]
         notify("score", "", {})
         write_outputs(out, rows, results, lost, model=model, fit=fit, preset_file=preset_file, settings=settings,
-                      outcome=outcome, manifest=Path(manifest), strict=strict)
+                      outcome=outcome, manifest=Path(manifest), strict=strict, response_reading=response_reading)
         return outcome
 
 
@@ -181,6 +183,7 @@ def write_outputs(
     model: str | None,
     fit: ReductionSettings | None,
     preset_file: Path, settings: dict[str, Any], outcome: BatchOutcome, manifest: Path, strict: bool = False,
+    response_reading: ResponseReading = DEFAULT_RESPONSE_READING,
 ) -> None:
     """lesions.csv, failures.csv and (via `MIRVLib.cohort.write_cohort`) patients.csv, model, matrices,
     provenance — all rebuilt from the stored patients, in manifest order; ``lost`` are the failures of
@@ -203,7 +206,7 @@ def write_outputs(
             reduction.extraction_preset = preset_file.stem
         extracted_with = {"name": preset_file.stem, "sha256": settings["presetSha256"]}  # checked against the model
         scored = score_cohort(table, reduction, cohort_volumes(results), extraction_preset=extracted_with,
-                              strict=strict)
+                              strict=strict, response_reading=response_reading)
     except ApplicabilityError:
         raise  # --strict: the caller stops; the stored patients stay for --resume
     except (LesionTableError, ModelError, VolumeTableError, ValueError, KeyError) as error:
@@ -215,7 +218,8 @@ def write_outputs(
         parameter_file=preset_file,
         preset=preset_file.stem,
         parameters={"extraction": settings,
-                    "reduction": {"model": str(model_path(model))} if model else {"fit": asdict(fit or ReductionSettings())}},
+                    "reduction": {"model": str(model_path(model))} if model else {"fit": asdict(fit or ReductionSettings())},
+                    "responseReading": response_reading},
         extra={
             "run": {"computed": outcome.computed, "reused": outcome.reused, "patients": len(rows),
                     "failures": len(outcome.failures), "engine": outcome.engine},

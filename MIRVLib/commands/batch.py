@@ -11,7 +11,14 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from MIRVLib.options import PRESETS, add_engine_option, add_reduction_thresholds, reduction_thresholds
+from MIRVLib.cli_options import add_renamed
+from MIRVLib.options import (
+    PRESETS,
+    add_engine_option,
+    add_reduction_thresholds,
+    add_response_reading,
+    reduction_thresholds,
+)
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -32,8 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "3: some patients or lesions failed.",
     )
     parser.add_argument("--manifest", required=True, help="cohort manifest CSV")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--preset", default="MIRV-CT", help="PyRadiomics preset name or YAML file (default: MIRV-CT)")
+    parser.add_argument("-o", "--out", required=True, help="output folder")
+    parser.add_argument("-p", "--preset", default="MIRV-CT", help="PyRadiomics preset name or YAML file (default: MIRV-CT)")
     add_engine_option(parser)
     parser.add_argument("--strict", action="store_true",
                         help="with --model: stop (exit 2, patients stay stored for --resume) when the input does not "
@@ -41,11 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "warning in patients.csv")
     reduction = parser.add_mutually_exclusive_group()
     reduction.add_argument("--model", help="MIRV model JSON or shipped model name: score with it, fit nothing")
-    reduction.add_argument("--fit", choices=PRESETS, default="paper",
-                           help="fit the feature reduction on this cohort's lesions (default: paper)")
-    add_reduction_thresholds(parser, "with --fit")
+    add_renamed(reduction, "--reduction", old=["--fit"], choices=PRESETS, default="paper",
+                help="fit this feature reduction on the cohort's lesions (default: paper)")
+    add_reduction_thresholds(parser, "with --reduction")
+    add_response_reading(parser)
     engine = parser.add_mutually_exclusive_group()
-    engine.add_argument("--jobs", type=int, default=1,
+    engine.add_argument("-j", "--jobs", type=int, default=1,
                         help="local Dask cluster of N single-threaded worker processes (1: in this process)")
     engine.add_argument("--scheduler", help="address of a running dask.distributed scheduler, tcp://HOST:PORT")
     parser.add_argument("--resume", action="store_true",
@@ -99,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     from MIRVLib.worker_processes import capped_jobs
 
     try:
-        fit = ReductionSettings(preset=args.fit, **reduction_thresholds(args))
+        fit = ReductionSettings(preset=args.reduction, **reduction_thresholds(args))
         jobs = capped_jobs(args.jobs, "mirv batch")
     except ValueError as error:
         print(f"mirv batch: error: {error}", file=sys.stderr)
@@ -108,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_batch(args.manifest, args.out, preset=args.preset, model=args.model, fit=fit,
                             jobs=jobs, scheduler=args.scheduler, resume=args.resume,
                             retry_failed=args.retry_failed, progress=ProgressBar(), engine=args.engine,
-                            strict=args.strict)
+                            strict=args.strict, response_reading=args.response_reading)
     except (ManifestError, PresetError, OutputError, ApplicabilityError, FileNotFoundError) as error:
         print(f"mirv batch: error: {error}", file=sys.stderr)
         return EXIT_INVALID

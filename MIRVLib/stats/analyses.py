@@ -16,13 +16,14 @@ import pandas as pd
 
 from MIRVLib.file_names import file_stem
 from MIRVLib.lesion_table import LESION_ID, PATIENT_ID, SITE, LesionTable
-from MIRVLib.provenance import atomic_write_csv, atomic_write_json, provenance_record, sha256_frame
+from MIRVLib.provenance import atomic_write_csv, atomic_write_json, atomic_write_text, provenance_record, sha256_frame
 from MIRVLib.reduction import FeatureReduction, ReductionSettings
 from MIRVLib.resources import model_path
-from MIRVLib.stats import figures
+from MIRVLib.stats import figures, summary
 from MIRVLib.stats.compare import kruskal_wallis
 from MIRVLib.stats.correlate import spearman_matrix
 from MIRVLib.stats.cox import fit_cox, model_variables
+from MIRVLib.stats.discrimination import discrimination_text, fitted_cox_discrimination
 from MIRVLib.stats.join import CATEGORICAL, AnalysisTable, missing_report
 from MIRVLib.stats.simulate import (
     CURVE_K,
@@ -33,7 +34,7 @@ from MIRVLib.stats.simulate import (
 )
 from MIRVLib.stats.survival import km_analysis
 
-ANALYSES = ("correlate", "cox", "km", "compare", "simulate")
+ANALYSES = ("correlate", "cox", "km", "compare", "roc", "model", "simulate", "icc", "variation", "cluster_features")
 
 
 @dataclass
@@ -50,6 +51,10 @@ class AnalysisOutput:
     def table_path(self, stem: str) -> Path:
         return self.out_dir / f"{stem}.csv"
 
+    @property
+    def summary_path(self) -> Path:
+        return self.out_dir / f"{self.name}_summary.txt"
+
 
 def _write(
     output: AnalysisOutput,
@@ -59,7 +64,8 @@ def _write(
     inputs: Mapping[str, str | Path] | None,
     extra: Mapping[str, Any],
 ) -> AnalysisOutput:
-    """Write every table, the missing-value report of the columns used, unmatched IDs and provenance."""
+    """Write every table, the missing-value report of the columns used, unmatched IDs, the console summary
+    (``<analysis>_summary.txt``, also in the provenance, for `report.py`) and provenance."""
     output.out_dir.mkdir(parents=True, exist_ok=True)
     if table is not None:
         output.tables[f"{output.name}_missing"] = missing_report(table.frame, columns, table.types)
@@ -67,8 +73,10 @@ def _write(
             output.tables[f"{output.name}_unmatched"] = table.unmatched
     for stem, frame in output.tables.items():
         atomic_write_csv(output.table_path(stem), frame)
+    if output.summary:
+        atomic_write_text(output.summary_path, output.summary + "\n")
     record_extra = {"analysis": output.name, **extra, "tables": [f"{s}.csv" for s in output.tables],
-                    "figures": [p.name for p in output.figures]}
+                    "figures": [p.name for p in output.figures], "summary": output.summary}
     if table is not None:
         record_extra["table"] = {**table.describe(), "sha256": sha256_frame(table.frame)}
     output.provenance = provenance_record(inputs=inputs, parameters=dict(parameters), extra=record_extra)
@@ -90,26 +98,39 @@ def run_correlate(table: AnalysisTable, columns: Sequence[str], out_dir: str | P
     circles = figures.correlation_circles(result, alpha)
     output.figures.append(figures.save_figure(circles, output.out_dir / "correlate_circles.png"))
     n = int(result.n.to_numpy().min())
+    output.summary = summary.correlate_summary(output.tables["correlate_pairs"], missing, alpha)
     return _write(output, table, list(result.rho.columns), {"columns": list(columns), "missing": missing, "alpha": alpha},
                   inputs, {"n": n, "method": "Spearman (scipy.stats.spearmanr); BH-FDR over the lower triangle"})
 
 
 def run_cox(table: AnalysisTable, duration: str, event: str, covariates: Sequence[str], out_dir: str | Path, *,
             interactions: Sequence[str] = (), categorical: Sequence[str] = (), reference: Mapping[str, object] | None = None,
-            standardize: bool = False, penalizer: float = 0.0,
+            standardize: bool = False, penalizer: float = 0.0, times: Sequence[float] | None = None, resamples: int = 500,
+            seed: int = 0, ordinal: Mapping[str, Sequence[str]] | None = None,
             inputs: Mapping[str, str | Path] | None = None) -> AnalysisOutput:
+    """Also writes ``cox_discrimination.csv``: Harrell's and Uno's C (bootstrap CI over ``resamples`` with
+    ``seed``), AUC(t) at ``times`` (default: event-time quartiles) and the integrated Brier score.
+    ``ordinal`` columns are coded 0, 1, 2, ... in their given level order instead of dummy-coded."""
     variables = model_variables(covariates, interactions)
-    categorical = list(dict.fromkeys([*categorical, *(c for c in variables if table.types.get(c) == CATEGORICAL)]))
-    result = fit_cox(table.frame, duration, event, covariates, interactions, categorical, reference, standardize, penalizer)
+    ordinal = {name: list(levels) for name, levels in (ordinal or {}).items()}
+    categorical = [c for c in dict.fromkeys([*categorical, *(c for c in variables if table.types.get(c) == CATEGORICAL)])
+                   if c not in ordinal]
+    result = fit_cox(table.frame, duration, event, covariates, interactions, categorical, reference, standardize, penalizer,
+                     ordinal=ordinal)
     output = AnalysisOutput("cox", Path(out_dir))
     model = {k: v for k, v in result.model.items() if k not in {"encoding", "warnings"}}
     output.tables.update(cox_summary=result.summary, cox_ph_test=result.ph_test, cox_model=pd.DataFrame([model]))
     title = f"Cox PH on {duration} (n = {model['n']}, events = {model['events']}, C = {model['concordance']:.3f})"
     output.figures.append(figures.save_figure(figures.forest_plot(result.summary, title), output.out_dir / "cox_forest.png"))
+    output.tables["cox_discrimination"] = fitted_cox_discrimination(
+        result.fitter, result.design.frame, result.design.columns, duration, event, times, resamples=resamples, seed=seed)
+    output.summary = summary.cox_summary(result.summary, result.model, duration) + "\n" + \
+        discrimination_text(output.tables["cox_discrimination"], resamples, seed)
     used = list(dict.fromkeys([duration, event, *variables]))
     parameters = {"duration": duration, "event": event, "covariates": list(covariates), "interactions": list(interactions),
-                  "categorical": categorical, "reference": dict(reference or {}), "standardize": standardize,
-                  "penalizer": penalizer}
+                  "categorical": categorical, "ordinal": ordinal, "reference": dict(reference or {}), "standardize": standardize,
+                  "penalizer": penalizer, "times": None if times is None else [float(t) for t in times],
+                  "resamples": resamples, "seed": seed}
     return _write(output, table, used, parameters, inputs,
                   {"n": model["n"], "encoding": result.model["encoding"], "warnings": result.model["warnings"],
                    "method": "lifelines CoxPHFitter; PH test: Schoenfeld residuals vs rank(time)"})
@@ -117,15 +138,21 @@ def run_cox(table: AnalysisTable, duration: str, event: str, covariates: Sequenc
 
 def run_km(table: AnalysisTable, duration: str, event: str, metrics: Sequence[str], out_dir: str | Path, *,
            group_by: str | None = None, cutoff: float | Mapping[str, float] | None = None, univariable_cox: bool = False,
-           duration_label: str | None = None, inputs: Mapping[str, str | Path] | None = None) -> AnalysisOutput:
+           duration_label: str | None = None, time_unit: str | None = None,
+           inputs: Mapping[str, str | Path] | None = None) -> AnalysisOutput:
+    """``time_unit`` (days, months, ...) labels the time axis and the median survival times; it is not
+    converted, only named (without it the label says the unit was not given)."""
     result = km_analysis(table.frame, duration, event, metrics, group_by, cutoff, univariable_cox)
     output = AnalysisOutput("km", Path(out_dir))
     output.tables["km_logrank"] = result.table
+    time_label = figures.time_label(duration_label or duration, time_unit)
     for curve in result.curves:
         path = output.out_dir / f"km_{file_stem(curve.metric)}_{file_stem(curve.subgroup)}.png"
-        output.figures.append(figures.save_figure(figures.km_plot(curve, duration_label or duration), path))
+        output.figures.append(figures.save_figure(figures.km_plot(curve, time_label), path))
+    output.summary = summary.km_summary(result.table, event, time_label)
     parameters = {"duration": duration, "event": event, "metrics": list(metrics), "group_by": group_by,
-                  "cutoff": dict(cutoff) if isinstance(cutoff, Mapping) else cutoff, "univariable_cox": univariable_cox}
+                  "cutoff": dict(cutoff) if isinstance(cutoff, Mapping) else cutoff, "univariable_cox": univariable_cox,
+                  "time_unit": time_unit}
     return _write(output, table, [duration, event, *metrics, *([group_by] if group_by else [])], parameters, inputs,
                   {"method": "lifelines KaplanMeierFitter, logrank_test; split ≥ cutoff (median per subgroup); BH over all rows"})
 
@@ -138,6 +165,7 @@ def run_compare(table: AnalysisTable, metrics: Sequence[str], group: str, out_di
     for _, row in tests.iterrows():
         path = output.out_dir / f"compare_{file_stem(row['metric'])}_by_{file_stem(group)}.png"
         output.figures.append(figures.save_figure(figures.box_plot(table.frame, row["metric"], group, row["p"]), path))
+    output.summary = summary.compare_summary(tests, group)
     return _write(output, table, [*metrics, group], {"metrics": list(metrics), "group": group}, inputs,
                   {"method": "scipy.stats.kruskal; BH over metrics"})
 
@@ -153,6 +181,7 @@ def run_simulate(vectors: pd.DataFrame, sites: pd.Series | None, out_dir: str | 
     output.tables.update(simulate_summary=result.summary, simulate_curve=result.curve,
                          simulate_lesions_needed=result.lesions_needed, simulate_patients=result.patients)
     output.figures.append(figures.save_figure(figures.simulation_plot(result), output.out_dir / "simulate.png"))
+    output.summary = summary.simulate_summary(result.summary, result.lesions_needed, result.settings)
     return _write(output, None, [], result.settings, inputs,
                   {**(extra or {}), "vectorsSha256": sha256_frame(vectors),
                    "method": "Henry et al. 2022 lesion subsampling; indexes = mean / max pairwise cosine dissimilarity"})

@@ -71,6 +71,30 @@ def _sorted_levels(values: pd.Series) -> list:
         return sorted(levels, key=str)
 
 
+def _level_key(value: object) -> str:
+    """A level as text, numbers normalised: a column read as floats (0.0) must match the level '0'."""
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def ordinal_codes(values: pd.Series, levels: Sequence[object], column: str) -> pd.Series:
+    """0, 1, 2, ... by position in ``levels`` (matched as numbers where both are, so 1, 1.0 and '1' are the
+    same level, else as text); a value not listed is an error naming it, since silently dropping patients
+    would change the cohort."""
+    position = {_level_key(level): i for i, level in enumerate(levels)}
+    if len(position) != len(levels):
+        raise ValueError(f"cox: --ordinal {column}: repeated level in {list(levels)}")
+    text = values.map(_level_key)
+    unknown = sorted(set(text) - set(position))
+    if unknown:
+        raise ValueError(f"cox: --ordinal {column}: value(s) {unknown} not among the given levels {list(levels)}")
+    return text.map(position).astype(float)
+
+
 @dataclass
 class CoxDesign:
     """The numeric design matrix lifelines fits, with how each covariate was encoded."""
@@ -92,9 +116,12 @@ def build_design(
     categorical: Sequence[str] = (),
     reference: Mapping[str, object] | None = None,
     standardize: bool = False,
+    ordinal: Mapping[str, Sequence[object]] | None = None,
 ) -> CoxDesign:
-    """Listwise deletion, dummy coding (first sorted level = reference unless given), optional z-scoring
-    of continuous covariates (so hazard ratios are per standard deviation), then interaction products."""
+    """Listwise deletion, dummy coding (first sorted level = reference unless given) or, for ``ordinal``
+    columns, 0, 1, 2, ... in the given level order (one HR per step, as the MIRV paper's Table S3 reports a
+    single HR per histology or RECIST variable), optional z-scoring of continuous covariates (so hazard
+    ratios are per standard deviation), then interaction products."""
     terms = parse_interactions(interactions)
     variables = model_variables(covariates, interactions)
     if not variables:
@@ -105,12 +132,19 @@ def build_design(
         raise ValueError("cox: no patient has all of duration, event and covariates")
     times = survival_times(used, duration, event, "cox")
     reference = dict(reference or {})
-    categorical = set(categorical) | {v for v in variables if not pd.api.types.is_numeric_dtype(used[v])
-                                      and not pd.api.types.is_bool_dtype(used[v])}
+    ordinal = {name: list(levels) for name, levels in (ordinal or {}).items()}
+    unknown = [name for name in ordinal if name not in variables]
+    if unknown:
+        raise ValueError(f"cox: ordinal column(s) {unknown} are not covariates of the model")
+    categorical = (set(categorical) | {v for v in variables if not pd.api.types.is_numeric_dtype(used[v])
+                                       and not pd.api.types.is_bool_dtype(used[v])}) - set(ordinal)
     blocks: dict[str, pd.DataFrame] = {}
     encoding: dict[str, dict] = {}
     for variable in variables:
-        if variable in categorical:
+        if variable in ordinal:
+            blocks[variable] = ordinal_codes(used[variable], ordinal[variable], variable).to_frame(variable)
+            encoding[variable] = {"type": "ordinal", "levels": ordinal[variable]}
+        elif variable in categorical:
             values = used[variable]
             levels = _sorted_levels(values)
             base = reference.get(variable, levels[0])
@@ -172,9 +206,10 @@ def fit_cox(
     standardize: bool = False,
     penalizer: float = 0.0,
     ph_test: bool = True,
+    ordinal: Mapping[str, Sequence[object]] | None = None,
 ) -> CoxResult:
     """Fit ``CoxPHFitter`` on the encoded design; the PH test uses Schoenfeld residuals against rank(time)."""
-    design = build_design(frame, duration, event, covariates, interactions, categorical, reference, standardize)
+    design = build_design(frame, duration, event, covariates, interactions, categorical, reference, standardize, ordinal)
     fitter = CoxPHFitter(penalizer=penalizer)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

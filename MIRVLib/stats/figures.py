@@ -95,18 +95,30 @@ def forest_plot(summary: pd.DataFrame, title: str = "") -> Figure:
     return figure
 
 
-def km_plot(curve: KMCurve, duration_label: str = "time") -> Figure:
-    """Low vs high curves with 95 % CI and the at-risk / censored / events table under the axis."""
+UNIT_NOT_GIVEN = "unit not given"
+
+
+def time_label(duration: str, unit: str | None = None) -> str:
+    """'T_OS (days)'; without a unit the label says so rather than let a reader guess days from months."""
+    return f"{duration} ({unit.strip() if unit and unit.strip() else UNIT_NOT_GIVEN})"
+
+
+def km_plot(curve: KMCurve, time_axis: str = "time") -> Figure:
+    """Low vs high curves with 95 % CI and censor ticks; the numbers at risk / censored / events under the
+    axis; the title gives the raw log-rank p and the BH-adjusted p the table reports."""
     from lifelines.plotting import add_at_risk_counts
 
-    figure = Figure(figsize=(7, 5.2))
+    figure = Figure(figsize=(7, 5.6))
     ax = figure.add_subplot()
-    curve.low.plot_survival_function(ax=ax, ci_show=True, color="#2c7fb8")
-    curve.high.plot_survival_function(ax=ax, ci_show=True, color="#d95f0e")
+    censors = {"marker": "|", "ms": 7, "mew": 1}
+    curve.low.plot_survival_function(ax=ax, ci_show=True, color="#2c7fb8", show_censors=True, censor_styles=censors)
+    curve.high.plot_survival_function(ax=ax, ci_show=True, color="#d95f0e", show_censors=True, censor_styles=censors)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel(duration_label)
+    ax.set_xlabel(time_axis)
     ax.set_ylabel("Survival probability")
-    ax.set_title(f"{curve.metric} — {curve.subgroup}: log-rank p = {curve.p:.3g}", fontsize=10)
+    adjusted = f", FDR = {curve.fdr:.3g}" if np.isfinite(curve.fdr) else ""
+    ax.set_title(f"{curve.metric} — {curve.subgroup}: log-rank p = {curve.p:.3g}{adjusted}", fontsize=10)
+    ax.legend(loc="upper right", fontsize=8, title="ticks: censored", title_fontsize=8)
     add_at_risk_counts(curve.low, curve.high, ax=ax, fig=figure)
     return figure
 

@@ -1,4 +1,4 @@
-"""Lesion-subsampling simulation (Henry et al. 2022, Table 3 and Figure 6; METHODS §6).
+"""Lesion-subsampling simulation (Henry et al. 2022, Table 3 and Figure 6; docs/methods.md, Lesion subsampling).
 
 How much of a patient's inter-lesion heterogeneity does a study see when it segments only some lesions?
 Ground truth = the two heterogeneity indexes over *all* lesions (average heterogeneity = mean pairwise

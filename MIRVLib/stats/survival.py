@@ -38,6 +38,7 @@ class KMCurve:
     low: KaplanMeierFitter
     high: KaplanMeierFitter
     p: float
+    fdr: float = np.nan  # BH-adjusted over every metric × subgroup row of the table
 
 
 @dataclass
@@ -104,6 +105,9 @@ def km_analysis(
     tested = table["p"].notna()
     if tested.any():
         table.loc[tested, "fdr"] = multipletests(table.loc[tested, "p"], method="fdr_bh")[1]
+    adjusted = table.set_index(["metric", "subgroup"])["fdr"]
+    for curve in curves:
+        curve.fdr = float(adjusted.loc[(curve.metric, curve.subgroup)])
     return KMResult(table, curves)
 
 
