@@ -101,18 +101,37 @@ def ensureDependencies(ask: bool = True) -> bool:
     Never installs in testing mode (``--testing``: ctest and CI run without network; Slicer ≥ 5.12 skips installs
     there too), so a test can rely on the answer instead of a half-finished pip run.
     """
-    unmet = unmetRequirements()
+    message = _("MIRV needs Python packages that are not installed in Slicer yet. Install them now? "
+                "This takes a few minutes.")
+    return _ensureRequirements(requirementsPath(), message, ask)
+
+
+def dicomRequirementsPath() -> Path:
+    """The DICOM extra (``mirv[dicom]``: pydicom, highdicom), needed only to export DICOM SEG + SR."""
+    return resources_dir() / "requirements-dicom.txt"
+
+
+def ensureDicomDependencies() -> bool:
+    """`ensureDependencies` for the DICOM extra: asked for when the user first exports DICOM, not at start-up."""
+    message = _("Writing a DICOM SEG and structured report needs pydicom and highdicom (the mirv[dicom] extra), "
+                "which are not installed in Slicer yet. Install them now?")
+    return _ensureRequirements(dicomRequirementsPath(), message)
+
+
+def _ensureRequirements(path: Path, message: str, ask: bool = True) -> bool:
+    """The requirements of ``path`` met, after asking (``message``) and installing if needed; never in testing mode."""
+    from MIRVLogic.dependencies import unmet_requirements
+
+    unmet = unmet_requirements(path)
     if not unmet:
         return True
     if slicer.app.testingEnabled():
         logging.warning("MIRV: testing mode, not installing %s", ", ".join(unmet))
         return False
-    message = _("MIRV needs Python packages that are not installed in Slicer yet. Install them now? "
-                "This takes a few minutes.")
     if ask and not slicer.util.confirmOkCancelDisplay(message, detailedText="\n".join(unmet)):
         return False
     installRequirements(unmet)
-    return not unmetRequirements()
+    return not unmet_requirements(path)
 
 
 def ensureDependenciesOrExplain(statusLabel) -> bool:
@@ -283,6 +302,7 @@ class MIRVWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.exportButton.connect("clicked(bool)", self.onExport)
         self.ui.saveMatrixButton.connect("clicked(bool)", self.onSaveMatrix)
         self.ui.saveReportButton.connect("clicked(bool)", self.onSaveReport)
+        self.ui.exportDicomButton.connect("clicked(bool)", self.onExportDicom)
         self.initializeParameterNode()
         self.updateGUI()
 
@@ -340,6 +360,7 @@ class MIRVWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.exportButton.enabled = hasResult
         self.ui.saveMatrixButton.enabled = hasResult
         self.ui.saveReportButton.enabled = hasResult
+        self.ui.exportDicomButton.enabled = hasResult
         self.ui.jumpToPairButton.enabled = hasResult and bool(self._result.mostDivergentPair())
 
     def _ensureLogic(self) -> bool:
@@ -594,6 +615,30 @@ class MIRVWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             report = self.logic.saveReport(self._result, folder, self._threeDViewPicture(Path(folder)))[-1]
             self.ui.statusLabel.text = _("Report: {path}").format(path=report)
             qt.QDesktopServices.openUrl(qt.QUrl.fromLocalFile(str(report)))
+
+    def onExportDicom(self) -> None:
+        """The lesions as a DICOM SEG and the patient's TID 1500 SR (`MIRVLogic.exportDicom`): the CT's series
+        folder from Slicer's DICOM database, else asked for; then the folder to write into."""
+        with slicer.util.tryWithErrorDisplay(_("Installing pydicom and highdicom failed.")):
+            installed = ensureDicomDependencies()
+        if not installed:
+            self.ui.statusLabel.text = _("Exporting DICOM needs pydicom and highdicom: install them with "
+                                         "pip install 'mirv[dicom]' or PythonSlicer -m pip install -r {path}").format(
+                path=dicomRequirementsPath())
+            return
+        with slicer.util.tryWithErrorDisplay(_("Exporting DICOM failed."), waitCursor=True):
+            ctFolder = self.logic.dicomSeriesFolder(self._result)
+        if ctFolder is None:
+            ctFolder = qt.QFileDialog.getExistingDirectory(
+                slicer.util.mainWindow(), _("Folder of the CT's DICOM series (the SEG and SR reference its files)"))
+            if not ctFolder:
+                return
+        folder = qt.QFileDialog.getExistingDirectory(slicer.util.mainWindow(), _("Folder for the DICOM SEG and SR"))
+        if not folder:
+            return
+        with slicer.util.tryWithErrorDisplay(_("Exporting DICOM failed."), waitCursor=True):
+            seg, sr = self.logic.exportDicom(self._result, folder, ctFolder=ctFolder)
+            self.ui.statusLabel.text = _("DICOM SEG: {seg}; structured report: {sr}").format(seg=seg, sr=sr)
 
     def _threeDViewPicture(self, folder: Path) -> dict[str, Path]:
         from MIRVLib.file_names import file_stem

@@ -4,8 +4,8 @@ How fragmented a lesion's habitats are: the voxels of the lesion's largest axial
 (k-means on intensity, 3×3 local mean and local standard deviation, each z-scored) into K habitats; for
 habitat i, n_i is its number of 8-connected regions (1-pixel regions ignored) and S_i the area of its
 largest region, and ITH = 1 − Σ_i S_i / n_i / S_total. One compact habitat per cluster gives 0; many
-small scattered regions approach 1. The RPS study pooled K = 2…5, so the default score is the mean
-over those K (:func:`ith_scores` gives each).
+small scattered regions approach 1. The RPS study used one ITH per K = 2…5; the default score is their mean
+(:func:`ith_scores` gives each).
 """
 
 from __future__ import annotations

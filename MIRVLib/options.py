@@ -84,6 +84,17 @@ def add_response_reading(parser: Any) -> None:
                         "33 is --response-threshold where the command has it")
 
 
+def add_dicom_output(parser: Any) -> None:
+    """``--dicom-out``/``--dicom-seed`` of ``mirv batch`` and MIRVBatch.py: each patient's DICOM SEG + TID 1500 SR,
+    named and built as ``mirv cohort --dicom-out`` writes them (`MIRVLib.dicom.results`)."""
+    parser.add_argument("--dicom-out", metavar="DIR", default=None,
+                        help="also write per scored patient a DICOM SEG of its lesions and a TID 1500 SR with the "
+                        "selected features and MIRV values, <patient>_seg.dcm and <patient>_sr.dcm, into DIR (every "
+                        "image must be a DICOM series folder; pip install 'mirv[dicom]')")
+    parser.add_argument("--dicom-seed", metavar="TEXT", default=None,
+                        help="with --dicom-out: derive the DICOM UIDs from TEXT (reproducible files; default random)")
+
+
 def reduction_thresholds(args: argparse.Namespace) -> dict[str, float]:
     """The parsed :func:`add_reduction_thresholds` options as ``ReductionSettings`` keyword arguments."""
     return {"variance_quantile": args.variance_quantile, "volume_correlation": args.volume_correlation,

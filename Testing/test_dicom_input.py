@@ -125,6 +125,28 @@ def test_single_slice_and_gapped_lesions_and_a_fractional_seg(study, tmp_path):
     np.testing.assert_array_equal(_masks([lesion], image)["fuzzy"], (probability >= 0.5).astype(np.uint8))
 
 
+def test_label_map_seg_gives_each_segment_its_voxels(study, tmp_path):
+    """A LABELMAP SEG (its own SOP class; pixel value = segment number), written by highdicom, read back per segment."""
+    if "LABELMAP" not in hd.seg.SegmentationTypeValues.__members__:
+        pytest.skip(f"highdicom {hd.__version__} cannot write LABELMAP SEGs (0.22 is the newest on Python 3.9)")
+    series = read_series(study.ct_folder)
+    labels = np.zeros(sitk.GetArrayViewFromImage(series.image).shape, np.uint8)
+    labels[10:12, 50:60, 50:60] = labels[15:17, 50:60, 50:60] = 1  # frames 12-14 hold no segment: omitted
+    labels[30, 100:105, 100:110] = 2
+    descriptions = [hd.seg.SegmentDescription(
+        segment_number=number, segment_label=name, algorithm_type="MANUAL",
+        segmented_property_category=hd.sr.CodedConcept("49755003", "SCT", "Morphologically Abnormal Structure"),
+        segmented_property_type=hd.sr.CodedConcept("108369006", "SCT", "Neoplasm")) for number, name in ((1, "a"), (2, "b"))]
+    hd.seg.Segmentation(
+        source_images=[pydicom.dcmread(f) for f in series.files], pixel_array=labels, segmentation_type="LABELMAP",
+        segment_descriptions=descriptions, series_instance_uid=hd.UID(), series_number=5, sop_instance_uid=hd.UID(),
+        instance_number=1, manufacturer="test", manufacturer_model_name="test", software_versions="1",
+        device_serial_number="1").save_as(tmp_path / "labelmap.dcm")
+    got = _masks(load_lesions(tmp_path / "labelmap.dcm", reference_image=series.image, image=study.ct_folder), series.image)
+    np.testing.assert_array_equal(got["a"], labels == 1)
+    np.testing.assert_array_equal(got["b"], labels == 2)
+
+
 def test_mirv_extract_on_dicom_gives_the_nrrd_features(study, tmp_path):
     """The shipped MIRV-CT preset (1218 feature columns), all six lesions: identical to the last bit."""
     tables = {}

@@ -15,10 +15,15 @@ from MIRVLib.lesion_table import LesionTable
 from MIRVLib.model_schema import model_problems
 from MIRVLib.reduction import FeatureReduction
 
-neuro = pytest.importorskip("neuroCombat")
+
+@pytest.fixture(scope="module")
+def neuro():
+    """neuroCombat, for the agreement tests only: the rest runs where the reference is not installed (the
+    interpreter matrix)."""
+    return pytest.importorskip("neuroCombat")
 
 
-def _reference(values: pd.DataFrame, meta: pd.DataFrame, batch: str, categorical=(), continuous=()) -> np.ndarray:
+def _reference(neuro, values: pd.DataFrame, meta: pd.DataFrame, batch: str, categorical=(), continuous=()) -> np.ndarray:
     """neuroCombat on (features × lesions) float64 data (a DataFrame would be cast to float32 by it)."""
     out = neuro.neuroCombat(values.to_numpy().T.copy(), meta.reset_index(drop=True), batch,
                             categorical_cols=list(categorical), continuous_cols=list(continuous))
@@ -52,18 +57,18 @@ def synthetic():
     return features, meta
 
 
-def test_agrees_with_neurocombat_without_covariates(synthetic):
+def test_agrees_with_neurocombat_without_covariates(synthetic, neuro):
     features, meta = synthetic
     ours = ComBat("Site").fit_transform(features, meta)
-    _assert_agrees(ours, _reference(features, meta[["Site"]], "Site"), features)
+    _assert_agrees(ours, _reference(neuro, features, meta[["Site"]], "Site"), features)
     assert not np.allclose(ours.to_numpy(), features.to_numpy())  # it did something
 
 
-def test_agrees_with_neurocombat_with_continuous_and_categorical_covariates(synthetic):
+def test_agrees_with_neurocombat_with_continuous_and_categorical_covariates(synthetic, neuro):
     features, meta = synthetic
     combat = ComBat("Site", ["AGE", "SEX", "GRADE"])
     ours = combat.fit_transform(features, meta)
-    reference = _reference(features, meta, "Site", categorical=["SEX", "GRADE"], continuous=["AGE"])
+    reference = _reference(neuro, features, meta, "Site", categorical=["SEX", "GRADE"], continuous=["AGE"])
     _assert_agrees(ours, reference, features)
     assert combat.design_columns == ["SEX=M", "GRADE=low", "GRADE=mid", "AGE"]
     estimates = neuro.neuroCombat(features.to_numpy().T.copy(), meta.reset_index(drop=True), "Site",
@@ -91,13 +96,13 @@ def sarc021(sarc021_dir):
     return features.loc[:, varies], meta
 
 
-def test_agrees_with_neurocombat_on_the_sarc021_feature_table(sarc021):
+def test_agrees_with_neurocombat_on_the_sarc021_feature_table(sarc021, neuro):
     features, meta = sarc021
     ours = ComBat("ARM", ["AGE", "SEX"]).fit_transform(features, meta)
-    _assert_agrees(ours, _reference(features, meta, "ARM", categorical=["SEX"], continuous=["AGE"]), features)
+    _assert_agrees(ours, _reference(neuro, features, meta, "ARM", categorical=["SEX"], continuous=["AGE"]), features)
 
 
-def test_transform_of_held_out_lesions_equals_neurocombat_from_training(synthetic):
+def test_transform_of_held_out_lesions_equals_neurocombat_from_training(synthetic, neuro):
     """neuroCombatFromTraining's formula, on neuroCombat's own estimates. (Calling it fails under NumPy 2:
     ``int()`` of a 1-element array.)"""
     features, meta = synthetic

@@ -65,7 +65,8 @@ def test_setup_builds_the_ui_from_the_ui_file_and_connects_every_handler(gui):
     ui = widget.ui
     handlers = {"extractButton": "onExtract", "cancelButton": "onCancel", "computeButton": "onCompute",
                 "jumpToPairButton": "onJumpToPair", "exportButton": "onExport", "saveMatrixButton": "onSaveMatrix",
-                "saveReportButton": "onSaveReport", "editLesionsButton": "onEditLesions"}
+                "saveReportButton": "onSaveReport", "editLesionsButton": "onEditLesions",
+                "exportDicomButton": "onExportDicom"}
     for button, handler in handlers.items():
         assert [slot.__name__ for signal, slot in getattr(ui, button).connections() if signal == "clicked(bool)"] == \
             [handler], button

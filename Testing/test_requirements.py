@@ -29,3 +29,11 @@ def test_constraints_pin_every_dependency(repo_root):
     pinned = {line.split("==")[0].lower() for line in constraints if "==" in line}
     extras = [req for group in project["optional-dependencies"].values() for req in group]
     assert _names(project["dependencies"] + extras) - {"dask"} <= {name.replace("_", "-") for name in pinned} | {"dask"}
+
+
+def test_slicer_dicom_requirements_equal_the_dicom_extra(repo_root):
+    """The MIRV module installs Resources/requirements-dicom.txt on the first DICOM export: the `mirv[dicom]` extra."""
+    project = tomllib.loads((repo_root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    lines = [line for line in (repo_root / "Resources" / "requirements-dicom.txt").read_text(encoding="utf-8").splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert sorted(lines) == sorted(project["optional-dependencies"]["dicom"])

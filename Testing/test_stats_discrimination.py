@@ -14,13 +14,17 @@ from lifelines.utils import concordance_index
 from MIRVLib.cli import main
 from MIRVLib.stats import discrimination as D
 
-sksurv_metrics = pytest.importorskip("sksurv.metrics")
-sksurv_datasets = pytest.importorskip("sksurv.datasets")
+
+@pytest.fixture(scope="module")
+def sksurv_metrics():
+    """scikit-survival, for the agreement tests only: the rest runs where the reference is not installed (the
+    interpreter matrix)."""
+    return pytest.importorskip("sksurv.metrics")
 
 
 def _cohort(name: str):
     """(structured y, time, event, risk, fitted lifelines model, covariates) of a bundled data set; numeric covariates."""
-    X, y = getattr(sksurv_datasets, name)()
+    X, y = getattr(pytest.importorskip("sksurv.datasets"), name)()
     X = X.select_dtypes("number").astype(float)
     X = (X - X.mean()) / X.std()
     event_field, time_field = y.dtype.names
@@ -34,14 +38,14 @@ def cohort(request):
     return _cohort(request.param)
 
 
-def test_harrell_c_equals_sksurv_and_lifelines(cohort):
+def test_harrell_c_equals_sksurv_and_lifelines(cohort, sksurv_metrics):
     y, time, event, risk, _, _ = cohort
     c = D.harrell_c(time, event, risk)
     assert c == pytest.approx(sksurv_metrics.concordance_index_censored(event, time, risk)[0], abs=1e-12)
     assert c == pytest.approx(concordance_index(time, -risk, event), abs=1e-12)
 
 
-def test_blocked_pair_comparison_gives_the_same_c(cohort, monkeypatch):
+def test_blocked_pair_comparison_gives_the_same_c(cohort, monkeypatch, sksurv_metrics):
     y, time, event, risk, _, _ = cohort
     monkeypatch.setattr(D, "CHUNK", 7)  # many blocks of events instead of one
     assert D.harrell_c(time, event, risk) == pytest.approx(sksurv_metrics.concordance_index_censored(event, time, risk)[0],
@@ -50,7 +54,7 @@ def test_blocked_pair_comparison_gives_the_same_c(cohort, monkeypatch):
                                                                     abs=1e-10)
 
 
-def test_uno_c_equals_sksurv_with_and_without_tau(cohort):
+def test_uno_c_equals_sksurv_with_and_without_tau(cohort, sksurv_metrics):
     y, time, event, risk, _, _ = cohort
     tau = float(np.quantile(time, 0.75))
     assert D.uno_c(time, event, time, event, risk) == pytest.approx(sksurv_metrics.concordance_index_ipcw(y, y, risk)[0],
@@ -63,7 +67,7 @@ def test_uno_c_equals_sksurv_with_and_without_tau(cohort):
     assert D.uno_c(time[train], event[train], time[test], event[test], risk[test], tau=tau) == pytest.approx(expected, abs=1e-10)
 
 
-def test_cumulative_dynamic_auc_equals_sksurv(cohort):
+def test_cumulative_dynamic_auc_equals_sksurv(cohort, sksurv_metrics):
     y, time, event, risk, _, _ = cohort
     times = np.quantile(time[event], [0.1, 0.3, 0.5, 0.7, 0.85])
     expected, expected_mean = sksurv_metrics.cumulative_dynamic_auc(y, y, risk, times)
@@ -75,7 +79,7 @@ def test_cumulative_dynamic_auc_equals_sksurv(cohort):
                                sksurv_metrics.cumulative_dynamic_auc(y, y, time_dependent, times)[0], atol=1e-10)
 
 
-def test_brier_and_integrated_brier_equal_sksurv(cohort):
+def test_brier_and_integrated_brier_equal_sksurv(cohort, sksurv_metrics):
     y, time, event, _, fitter, X = cohort
     times = np.linspace(*np.quantile(time, [0.1, 0.8]), 25)
     survival = fitter.predict_survival_function(X, times=times).to_numpy().T

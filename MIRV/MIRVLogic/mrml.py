@@ -48,6 +48,19 @@ def sitk_image_from_volume(volume_node) -> sitk.Image:
     return image
 
 
+def volume_from_sitk_image(scene, image: sitk.Image, name: str):
+    """A new scalar volume node holding ``image`` (the inverse of :func:`sitk_image_from_volume`): an image
+    MIRVLib read itself — a DICOM CT series through `MIRVLib.dicom.series` — enters the scene voxel for voxel."""
+    volume = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
+    slicer.util.updateVolumeFromArray(volume, sitk.GetArrayFromImage(image))  # (k, j, i) array of the (i, j, k) image
+    direction = np.asarray(image.GetDirection(), float).reshape(3, 3)
+    matrix = np.eye(4)
+    matrix[:3, :3] = RAS_TO_LPS @ direction @ np.diag(image.GetSpacing())
+    matrix[:3, 3] = RAS_TO_LPS @ np.asarray(image.GetOrigin(), float)
+    volume.SetIJKToRASMatrix(slicer.util.vtkMatrixFromArray(matrix))
+    return volume
+
+
 def segment_ids(segmentation_node, segment_ids: Sequence[str] | None = None) -> list[str]:
     """All segment ids in order, or the given ones (each checked to exist)."""
     segmentation = segmentation_node.GetSegmentation()

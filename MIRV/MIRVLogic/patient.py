@@ -452,6 +452,21 @@ class MIRVLogic:
         return patient_report.save_matrix_figure(path, result.mirv, metric, result.cohort.reduction,
                                                  self._lesionSites(result), result.summary, result.colourScaleMode)
 
+    def dicomSeriesFolder(self, result: MIRVResult) -> Path | None:
+        """The folder of the result's CT series in Slicer's DICOM database, or None for a CT not loaded from DICOM
+        (`exportDicom` then needs ``ctFolder``); the GUI asks the user for the folder only in that case."""
+        volumeNode, _ = self._resultNodes(result)
+        return _dicom_series_folder(volumeNode) if volumeNode.GetAttribute("DICOM.instanceUIDs") else None
+
+    def _resultNodes(self, result: MIRVResult) -> tuple[Any, Any]:
+        """(volume, segmentation) the result was extracted from; an error when either has left the scene."""
+        table = result.featureTableNode
+        volumeNode = self.scene.GetNodeByID(table.GetAttribute("MIRV.VolumeNodeID") or "") if table else None
+        segmentationNode = self.scene.GetNodeByID(table.GetAttribute("MIRV.SegmentationNodeID") or "") if table else None
+        if volumeNode is None or segmentationNode is None:
+            raise ValueError("the CT or the lesion segmentation of this result is no longer in the scene")
+        return volumeNode, segmentationNode
+
     def exportDicom(self, result: MIRVResult, folder: str | os.PathLike[str],
                     ctFolder: str | os.PathLike[str] | None = None, seed: str | None = None) -> list[Path]:
         """The lesions as a DICOM SEG and the patient's TID 1500 SR (selected features, MIRV values), as
@@ -463,13 +478,9 @@ class MIRVLogic:
         from MIRVLib.dicom.results import write_patient_dicom
         from MIRVLib.dicom.series import read_series
 
-        table = result.featureTableNode
-        volumeNode = self.scene.GetNodeByID(table.GetAttribute("MIRV.VolumeNodeID") or "") if table else None
-        segmentationNode = self.scene.GetNodeByID(table.GetAttribute("MIRV.SegmentationNodeID") or "") if table else None
-        if volumeNode is None or segmentationNode is None:
-            raise ValueError("the CT or the lesion segmentation of this result is no longer in the scene")
+        volumeNode, segmentationNode = self._resultNodes(result)
         series = read_series(ctFolder if ctFolder is not None else _dicom_series_folder(volumeNode))
-        frame = self.featureFrame(table)
+        frame = self.featureFrame(result.featureTableNode)
         lesions = lesions_from_segmentation(segmentationNode, volumeNode, list(frame[SEGMENT_ID].astype(str)))
         written = write_patient_dicom(folder, series, lesions, frame, result.cohort.reduction.selected,
                                       result.exportRow(), stem=file_stem(result.patientID), seed=seed)

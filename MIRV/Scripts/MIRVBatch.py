@@ -10,7 +10,10 @@ module logics are then set up by ``MIRVLogic.headless``). One patient writes, in
 table(s), ``patients.csv`` (the patient's row appended or replaced, so runs on several patients build a cohort
 table), both matrices as CSV and PNG, a 3D render of the overlay, a one-page HTML report and provenance.
 ``--manifest M.csv`` runs a whole cohort (``MIRVManifest.run_manifest``, the same store and outputs as
-``mirv batch``). Exit codes: 0 done; 2 bad input; 3 outputs written but some lesion failed; 1 unexpected error
+``mirv batch``). Images may be DICOM CT series folders and lesions DICOM SEG/RTSTRUCT files (or folders), read by
+MIRVLib as ``mirv extract``/``mirv batch`` read them; ``--dicom-out DIR`` adds each patient's DICOM SEG + TID 1500
+SR (``<patient>_seg.dcm``, ``<patient>_sr.dcm``, as ``mirv cohort --dicom-out``).
+Exit codes: 0 done; 2 bad input; 3 outputs written but some lesion failed; 1 unexpected error
 (traceback printed). Failures are never swallowed.
 """
 
@@ -46,13 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     from MIRVManifest import add_manifest_arguments
 
     from MIRVLib.cli_options import finish_parser
-    from MIRVLib.options import add_response_reading
+    from MIRVLib.options import add_dicom_output, add_response_reading
 
     parser = argparse.ArgumentParser(
         prog="MIRVBatch.py", description=__doc__.split("\n\n")[0],
         epilog="The MIRV model is chosen with --model (default: the shipped SARC021-lung-paper model).")
-    parser.add_argument("-i", "--image", type=Path, help="CT image file (NRRD, NIfTI, MHA, ...)")
-    parser.add_argument("-l", "--lesions", type=Path, help="lesion segmentation: .seg.nrrd, labelmap or folder of masks")
+    parser.add_argument("-i", "--image", type=Path, help="CT image file (NRRD, NIfTI, MHA, ...) or DICOM series folder")
+    parser.add_argument("-l", "--lesions", type=Path,
+                        help="lesion segmentation: .seg.nrrd, labelmap, folder of masks, or DICOM SEG / RTSTRUCT")
     parser.add_argument("--sites", type=Path, help="CSV LesionID,Site; overrides the segments' Site tags")
     parser.add_argument("--follow-up-image", type=Path, help="follow-up CT (lesions matched by name)")
     parser.add_argument("--follow-up-lesions", type=Path, help="follow-up lesion segmentation")
@@ -66,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--manifest", type=Path, help="cohort manifest CSV: run every patient (see mirv batch)")
     parser.add_argument("-o", "--out", type=Path, required=True, help="output folder")
     add_response_reading(parser)
+    add_dicom_output(parser)
     add_manifest_arguments(parser)
     finish_parser(parser)  # the `mirv` help groups and deprecation-aware help (MIRVLib.cli_options)
     return parser
@@ -93,20 +98,23 @@ def _stem(path: Path) -> str:
 
 
 def load_timepoint(scene, image: Path, lesions: Path, sites: Path | None) -> tuple[Any, Any]:
-    """Volume and segmentation nodes; lesion names/sites as MIRVLib reads them (``--sites`` as segment tags)."""
+    """Volume and segmentation nodes; lesion names/sites as MIRVLib reads them (``--sites`` as segment tags).
+
+    A DICOM series folder is read by MIRVLib (`MIRVLib.dicom.series`, the reader of ``mirv batch``) and put in
+    the scene voxel for voxel; a DICOM SEG/RTSTRUCT must belong to it (`MIRVLib.dicom.lesion_input`).
+    """
     from MIRVManifest import load_segmentation_node, load_volume_node
 
     from MIRVLib.lesions import load_image, load_lesions
+    from MIRVLogic.mrml import volume_from_sitk_image
     from MIRVLogic.sites import set_segment_site
 
     for path, what in ((image, "image"), (lesions, "lesion segmentation")):
         if not path.exists():
             raise FileNotFoundError(f"{what} not found: {path}")
-    if image.is_dir():
-        raise ValueError(f"{image}: DICOM folders are not read here; convert to NRRD or use `mirv extract`")
-    volume = load_volume_node(scene, image)
-    reference = load_image(image)
-    found = load_lesions(lesions, reference_image=reference, sites_csv=sites)
+    reference = load_image(image)  # a DICOM series folder through MIRVLib.dicom.series, as `mirv batch` reads it
+    volume = volume_from_sitk_image(scene, reference, image.name) if image.is_dir() else load_volume_node(scene, image)
+    found = load_lesions(lesions, reference_image=reference, sites_csv=sites, image=image)  # a DICOM SEG: same series?
     segmentation = load_segmentation_node(scene, lesions, found, volume, reference)
     segmentation.CreateDefaultDisplayNodes()
     by_name = {lesion.name: lesion.site for lesion in found}
@@ -127,6 +135,12 @@ def run_patient(args: argparse.Namespace, scene, application_logic, logic) -> in
 
     patient_id = args.patient_id or _stem(args.image)
     out: Path = args.out
+    if args.dicom_out:  # before any work: the DICOM extra, and a CT the SEG and SR can reference
+        from MIRVLib.dicom import require
+        from MIRVLib.dicom.results import require_dicom_image
+
+        require("highdicom")
+        require_dicom_image(args.image)
     out.mkdir(parents=True, exist_ok=True)
     stem = file_stem(patient_id)
 
@@ -151,6 +165,8 @@ def run_patient(args: argparse.Namespace, scene, application_logic, logic) -> in
                                strict=args.strict, responseReading=args.response_reading)
     logic.exportPatientRow(result, out / "patients.csv", patient_id)
     outputs.append(out / "patients.csv")
+    if args.dicom_out:
+        outputs += logic.exportDicom(result, args.dicom_out, ctFolder=args.image, seed=args.dicom_seed)
     pictures = {}
     if not args.no_render and result.mostDivergentPair():
         logic.showDissimilarityOverlay(segmentation, result)

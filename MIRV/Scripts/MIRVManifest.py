@@ -23,8 +23,10 @@ from MIRVLib.batch.pipeline import run_batch
 from MIRVLib.batch.runner import failure_reason, patient_result
 from MIRVLib.batch.store import PatientResult
 from MIRVLib.cli_options import add_renamed
+from MIRVLib.dicom import DicomError, DicomExtraMissing
 from MIRVLib.lesions import Lesion, full_mask
 from MIRVLib.options import DEFAULT_RESPONSE_READING, PRESETS, add_reduction_thresholds, reduction_thresholds
+from MIRVLib.output_checks import OutputError
 from MIRVLib.reduction import ReductionSettings
 
 
@@ -55,8 +57,9 @@ def run_manifest(args: argparse.Namespace, logic: Any, scene: Any | None = None)
         outcome = run_batch(args.manifest, args.out, preset=args.preset, model=args.cohort_model, fit=fit,
                             jobs=getattr(args, "jobs", 1), resume=args.resume, retry_failed=args.retry_failed,
                             progress=progress, extract=logic_extractor(logic, scene),
-                            response_reading=getattr(args, "response_reading", DEFAULT_RESPONSE_READING))
-    except (ManifestError, FileNotFoundError) as error:
+                            response_reading=getattr(args, "response_reading", DEFAULT_RESPONSE_READING),
+                            dicom_out=getattr(args, "dicom_out", None), dicom_seed=getattr(args, "dicom_seed", None))
+    except (ManifestError, FileNotFoundError, OutputError, DicomError, DicomExtraMissing) as error:
         print(f"MIRVBatch: error: {error}", file=sys.stderr)
         return 2
     for failure in outcome.failures.itertuples(index=False):

@@ -18,7 +18,7 @@ import yaml
 
 from MIRVLib.applicability import ApplicabilityError
 from MIRVLib.batch.manifest import ManifestRow, read_manifest
-from MIRVLib.batch.runner import run_patients
+from MIRVLib.batch.runner import failure_reason, run_patients
 from MIRVLib.batch.store import FAILURE_COLUMNS, PatientResult, ResultStore
 from MIRVLib.cohort import score_cohort, write_cohort
 from MIRVLib.lesion_table import VOLUME_FEATURE, LesionTable, LesionTableError
@@ -97,6 +97,8 @@ def run_batch(
     engine: str = DEFAULT_ENGINE,
     strict: bool = False,
     response_reading: ResponseReading = DEFAULT_RESPONSE_READING,
+    dicom_out: str | os.PathLike[str] | None = None,
+    dicom_seed: str | None = None,
 ) -> BatchOutcome:
     """Run a cohort; raises `ManifestError` (before any work) when the manifest has bad rows.
 
@@ -105,12 +107,18 @@ def run_batch(
     it cannot run raises :class:`~MIRVLib.extraction.PresetError` before any patient is read. With ``strict``
     an input that does not fit the model (`MIRVLib.applicability`) raises `ApplicabilityError` once the patients
     are stored (``resume`` reuses them), instead of a warning in patients.csv. ``response_reading`` is the
-    complete-tumour-response reading (`MIRVLib.response`).
+    complete-tumour-response reading (`MIRVLib.response`). With ``dicom_out`` every scored patient also gets
+    a DICOM SEG + TID 1500 SR there, as ``mirv cohort --dicom-out`` writes them (`MIRVLib.dicom.results`;
+    every Image must be a DICOM series folder, checked before any work; ``dicom_seed``: reproducible UIDs).
     """
     from MIRVLib.extraction import check_preset
 
     preset_file = Path(check_preset(preset, engine).path)
     rows = read_manifest(manifest)
+    if dicom_out is not None:
+        from MIRVLib.dicom.results import check_batch_dicom_out
+
+        dicom_out = check_batch_dicom_out(manifest, rows, dicom_out)
     out = check_output_folder(out, [manifest])
     with folder_lock(out):  # a second run into this folder is refused, not allowed to clean up our files
         settings = extraction_settings(preset_file, engine)
@@ -153,7 +161,8 @@ def run_batch(
                 for failure in transient[row.patient_id].failures]
         notify("score", "", {})
         write_outputs(out, rows, results, lost, model=model, fit=fit, preset_file=preset_file, settings=settings,
-                      outcome=outcome, manifest=Path(manifest), strict=strict, response_reading=response_reading)
+                      outcome=outcome, manifest=Path(manifest), strict=strict, response_reading=response_reading,
+                      dicom=(Path(dicom_out), dicom_seed) if dicom_out is not None else None)
         return outcome
 
 
@@ -184,10 +193,11 @@ def write_outputs(
     fit: ReductionSettings | None,
     preset_file: Path, settings: dict[str, Any], outcome: BatchOutcome, manifest: Path, strict: bool = False,
     response_reading: ResponseReading = DEFAULT_RESPONSE_READING,
+    dicom: tuple[Path, str | None] | None = None,
 ) -> None:
     """lesions.csv, failures.csv and (via `MIRVLib.cohort.write_cohort`) patients.csv, model, matrices,
     provenance — all rebuilt from the stored patients, in manifest order; ``lost`` are the failures of
-    patients that could not be completed in this run."""
+    patients that could not be completed in this run. ``dicom``: (folder, seed) for the scored patients' SEG + SR."""
     lesions = pd.concat([r.lesions for r in results if len(r.lesions)], ignore_index=True) if results else None
     if lesions is None or lesions.empty:
         lesions = pd.DataFrame(columns=["PatientID", "LesionID", "SegmentID", "Site", "Status"])
@@ -211,6 +221,7 @@ def write_outputs(
         raise  # --strict: the caller stops; the stored patients stay for --resume
     except (LesionTableError, ModelError, VolumeTableError, ValueError, KeyError) as error:
         failures.append({"PatientID": "", "LesionID": "", "Stage": "cohort", "Reason": " ".join(str(error).split())})
+    dicom_record = write_dicom(dicom, rows, table.frame, scored, failures) if scored is not None and dicom else None
     outcome.failures = pd.DataFrame(failures, columns=FAILURE_COLUMNS)
     atomic_write_csv(out / "failures.csv", outcome.failures)
     record = provenance_record(
@@ -226,6 +237,7 @@ def write_outputs(
             "patients": {r.patient_id: r.provenance for r in results},
             "stepCounts": scored.reduction.step_counts if scored else None,
             "selectedFeatures": scored.reduction.selected if scored else None,
+            **({"dicom": dicom_record} if dicom_record else {}),
         },
     )
     if scored is None:
@@ -234,3 +246,20 @@ def write_outputs(
         return
     write_cohort(scored, out, record)
     outcome.patients = scored.patients
+
+
+def write_dicom(dicom: tuple[Path, str | None], rows: list[ManifestRow], table: pd.DataFrame, scored: Any,
+                failures: list[dict[str, str]]) -> dict[str, Any]:
+    """SEG + SR of every scored patient (`MIRVLib.dicom.results.write_cohort_dicom`, as `mirv cohort --dicom-out`);
+    a patient whose files cannot be written is a failure (stage "dicom"), not the end of the run."""
+    from MIRVLib.dicom.results import write_cohort_dicom
+
+    folder, seed = dicom
+    scored_ids = set(scored.patients["PatientID"].astype(str))
+
+    def failed(patient_id: str, error: Exception) -> None:
+        failures.append({"PatientID": patient_id, "LesionID": "", "Stage": "dicom", "Reason": failure_reason(error)})
+
+    written = write_cohort_dicom(folder, [row for row in rows if row.patient_id in scored_ids], table,
+                                 scored.reduction.selected, scored.patients, seed=seed, on_error=failed)
+    return {"folder": str(folder), "seed": seed, "files": [w.record() for w in written]}

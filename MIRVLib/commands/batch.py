@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from MIRVLib.cli_options import add_renamed
 from MIRVLib.options import (
     PRESETS,
+    add_dicom_output,
     add_engine_option,
     add_reduction_thresholds,
     add_response_reading,
@@ -59,6 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="reuse patients already stored in DIR with the same settings and inputs")
     parser.add_argument("--retry-failed", action="store_true", help="with --resume: recompute failed patients")
+    add_dicom_output(parser)
     parser.set_defaults(func=run)
 
 
@@ -101,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from MIRVLib.batch.manifest import ManifestError
     from MIRVLib.batch.pipeline import run_batch
     from MIRVLib.batch.runner import EngineError
+    from MIRVLib.dicom import DicomError, DicomExtraMissing
     from MIRVLib.extraction import PresetError
     from MIRVLib.output_checks import OutputError
     from MIRVLib.reduction import ReductionSettings
@@ -116,8 +119,10 @@ def run(args: argparse.Namespace) -> int:
         outcome = run_batch(args.manifest, args.out, preset=args.preset, model=args.model, fit=fit,
                             jobs=jobs, scheduler=args.scheduler, resume=args.resume,
                             retry_failed=args.retry_failed, progress=ProgressBar(), engine=args.engine,
-                            strict=args.strict, response_reading=args.response_reading)
-    except (ManifestError, PresetError, OutputError, ApplicabilityError, FileNotFoundError) as error:
+                            strict=args.strict, response_reading=args.response_reading,
+                            dicom_out=args.dicom_out, dicom_seed=args.dicom_seed)
+    except (ManifestError, PresetError, OutputError, ApplicabilityError, FileNotFoundError, DicomError,
+            DicomExtraMissing) as error:
         print(f"mirv batch: error: {error}", file=sys.stderr)
         return EXIT_INVALID
     except EngineError as error:

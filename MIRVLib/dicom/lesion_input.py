@@ -16,13 +16,13 @@ from typing import Any
 import SimpleITK as sitk
 
 from MIRVLib.dicom import DicomError, require
-from MIRVLib.dicom.series import RT_STRUCTURE_SET, SEGMENTATION, read_headers, series_geometry, series_headers
+from MIRVLib.dicom.series import RT_STRUCTURE_SET, SEGMENTATIONS, read_headers, series_geometry, series_headers
 from MIRVLib.lesions import Lesion, SourceGrid
 
 
 def find_lesion_object(folder: str | os.PathLike[str]) -> Path | None:
     """The one SEG or RTSTRUCT file in ``folder`` (None if it holds neither); several are an error listing them."""
-    found = [file for file, header in read_headers(folder) if header.get("SOPClassUID") in (SEGMENTATION, RT_STRUCTURE_SET)]
+    found = [file for file, header in read_headers(folder) if header.get("SOPClassUID") in (*SEGMENTATIONS, RT_STRUCTURE_SET)]
     if len(found) > 1:
         listed = ", ".join(file.name for file in found)
         raise DicomError(f"{folder}: holds {len(found)} segmentation objects ({listed}); give MIRV one file as --lesions")
@@ -43,13 +43,13 @@ def read_dicom_lesions(
     except (pydicom.errors.InvalidDicomError, OSError) as error:
         raise DicomError(f"{path}: not a readable DICOM file: {error}") from error
     sop_class = dataset.get("SOPClassUID", "")
-    if sop_class not in (SEGMENTATION, RT_STRUCTURE_SET):
+    if sop_class not in (*SEGMENTATIONS, RT_STRUCTURE_SET):
         raise DicomError(f"{path}: a DICOM {dataset.get('Modality', '?')} object (SOP class {sop_class}); lesions are "
                          "read from a DICOM SEG or RTSTRUCT")
     series = _image_series(image)
     if series is not None:
         check_belongs(path, dataset, Path(image), series[1])
-    if sop_class == SEGMENTATION:
+    if sop_class in SEGMENTATIONS:
         from MIRVLib.dicom.seg_input import lesions_from_seg
 
         return lesions_from_seg(path, dataset)

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from MIRVLib.dicom import DicomError, require
+from MIRVLib.dicom import DicomError, file_bytes, require
 from MIRVLib.dicom.seg_output import build_seg, write_dataset
 from MIRVLib.dicom.series import DicomSeries
 from MIRVLib.dicom.sr_output import build_measurement_report
@@ -71,9 +71,7 @@ def write_patient_dicom(
     patient_id = str(rows[PATIENT_ID].iloc[0]) if PATIENT_ID in rows and len(rows) else "patient"
     stem = stem or file_stems([patient_id])[0]
     seg = build_seg(series.datasets, analysed_lesions(lesions, rows, patient_id), series.image, seed=seed)
-    buffer = io.BytesIO()
-    seg.save_as(buffer, enforce_file_format=True)
-    seg_dataset = pydicom.dcmread(io.BytesIO(buffer.getvalue()))  # the SEG as stored: what the SR must reference
+    seg_dataset = pydicom.dcmread(io.BytesIO(file_bytes(seg)))  # the SEG as stored: what the SR must reference
     sr = build_measurement_report(series.datasets, seg_dataset, rows, features, patient, seed=seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -100,17 +98,36 @@ def check_cohort_manifest(manifest: str | os.PathLike[str], patient_ids: Sequenc
     unknown = [row.patient_id for row in rows if row.patient_id not in known]
     if unknown:
         raise DicomError(f"manifest {manifest}: patient(s) {unknown} are not in the lesion table")
+    check_dicom_images(manifest, rows)
+    return rows
+
+
+def check_dicom_images(manifest: str | os.PathLike[str], rows: Sequence[Any]) -> None:
+    """Every manifest row's Image a DICOM series folder (its SEG and SR reference the CT's instances)."""
     for row in rows:
         require_dicom_image(row.image, f"manifest {manifest}, line {row.line}, patient {row.patient_id}: Image")
-    return rows
+
+
+def check_batch_dicom_out(manifest: str | os.PathLike[str], rows: Sequence[Any], folder: str | os.PathLike[str]) -> Path:
+    """Before a batch run's work (`MIRVLib.batch.pipeline.run_batch`): the DICOM extra installed, every Image a
+    DICOM series folder, ``folder`` writable; the folder."""
+    from MIRVLib.output_checks import check_output_folder
+
+    require("highdicom")
+    check_dicom_images(manifest, rows)
+    return check_output_folder(folder, [manifest])
 
 
 def write_cohort_dicom(
     out_dir: str | os.PathLike[str], manifest_rows: Sequence[Any], table: pd.DataFrame, features: Sequence[str],
-    patients: pd.DataFrame, *, seed: str | None = None,
+    patients: pd.DataFrame, *, seed: str | None = None, on_error: Callable[[str, Exception], None] | None = None,
 ) -> list[DicomResults]:
     """SEG + SR per manifest patient: its CT series and lesions (read as ``mirv extract`` reads them) with the
-    lesion-table values of ``features`` (the selected features) and its ``patients`` row (MIRV values)."""
+    lesion-table values of ``features`` (the selected features) and its ``patients`` row (MIRV values).
+
+    With ``on_error`` (``mirv batch``: one patient never stops the cohort) a patient whose files cannot be
+    written is passed to it with the error and skipped; without, the error is raised (``mirv cohort``: exit 2).
+    """
     from MIRVLib.dicom.series import read_series
     from MIRVLib.lesions import load_lesions
 
@@ -118,10 +135,15 @@ def write_cohort_dicom(
     stems = dict(zip((row.patient_id for row in manifest_rows), file_stems(row.patient_id for row in manifest_rows)))
     written = []
     for row in manifest_rows:
-        series = read_series(row.image)
-        lesions = load_lesions(row.lesions, reference_image=series.image, sites_csv=row.sites)
-        rows = table[table[PATIENT_ID].astype(str) == row.patient_id]
-        patient = by_patient.loc[row.patient_id].to_dict() if row.patient_id in by_patient.index else None
-        written.append(write_patient_dicom(out_dir, series, lesions, rows, features, patient,
-                                           stem=stems[row.patient_id], seed=seed))
+        try:
+            series = read_series(row.image)
+            lesions = load_lesions(row.lesions, reference_image=series.image, sites_csv=row.sites)
+            rows = table[table[PATIENT_ID].astype(str) == row.patient_id]
+            patient = by_patient.loc[row.patient_id].to_dict() if row.patient_id in by_patient.index else None
+            written.append(write_patient_dicom(out_dir, series, lesions, rows, features, patient,
+                                               stem=stems[row.patient_id], seed=seed))
+        except (ValueError, OSError) as error:  # DicomError is a ValueError
+            if on_error is None:
+                raise
+            on_error(row.patient_id, error)
     return written

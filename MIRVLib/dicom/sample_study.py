@@ -13,7 +13,6 @@ passes half-way between an inside and an outside voxel centre, so the point-in-p
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from MIRVLib import __version__
-from MIRVLib.dicom import require
+from MIRVLib.dicom import file_bytes, require
 from MIRVLib.dicom.series import RT_STRUCTURE_SET
 from MIRVLib.dicom.uids import new_uid
 from MIRVLib.lesions import Lesion, full_mask
@@ -246,6 +245,4 @@ def _ds(value: float) -> str:
 
 
 def _save(ds: Any, path: Path) -> Path:
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return atomic_write_bytes(path, file_bytes(ds))

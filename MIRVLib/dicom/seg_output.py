@@ -8,7 +8,6 @@ colour. The TID 1500 report (:mod:`MIRVLib.dicom.sr_output`) references the segm
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from MIRVLib import __version__
-from MIRVLib.dicom import DicomError, require
+from MIRVLib.dicom import DicomError, file_bytes, require
 from MIRVLib.dicom.codes import LESION_CATEGORY, LESION_TYPE, coded, site_code
 from MIRVLib.dicom.uids import new_uid
 from MIRVLib.lesions import Lesion, MaskGeometryError, conform_mask, mask_offset
@@ -88,19 +87,34 @@ def segment_pixels(lesions: Sequence[Lesion], image: sitk.Image) -> np.ndarray:
     return labels
 
 
+def dicom_cielab(rgb: Sequence[float]) -> list[int]:
+    """RecommendedDisplayCIELabValue of an sRGB colour with components in 0..1 (Slicer's segment colours).
+
+    sRGB (D65) → XYZ → CIE L*a*b*, scaled to DICOM's 0..65535 (PS3.3 C.10.7.1.1), as pixelmed's
+    ColorUtilities and highdicom ≥ 0.23 compute it. Done here because highdicom 0.22 (the newest on Python
+    3.9, i.e. Slicer 5.8) has no RGB conversion and no ``display_color`` argument.
+    """
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (float(v) for v in rgb[:3])]
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear
+    f = [t ** (1 / 3) if t >= (6 / 29) ** 3 else t / (3 * (6 / 29) ** 2) + 4 / 29 for t in xyz / [0.95047, 1.0, 1.08883]]
+    lab = (116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2]))
+    return [round(lab[0] * 0xFFFF / 100), round((lab[1] + 128) * 0xFFFF / 255), round((lab[2] + 128) * 0xFFFF / 255)]
+
+
 def segment_descriptions(lesions: Sequence[Lesion], tracking_uids: Sequence[str]) -> list[Any]:
     hd = require("highdicom")
     descriptions = []
     for number, (lesion, tracking_uid) in enumerate(zip(lesions, tracking_uids), start=1):
         region = site_code(lesion.site)
-        colour = hd.color.CIELabColor.from_rgb(*(float(c) for c in lesion.color)) if lesion.color else None
-        descriptions.append(hd.seg.SegmentDescription(
+        description = hd.seg.SegmentDescription(
             segment_number=number, segment_label=lesion.name[:64],
             segmented_property_category=coded(*LESION_CATEGORY), segmented_property_type=coded(*LESION_TYPE),
             algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL, tracking_id=lesion.name[:64],
             tracking_uid=tracking_uid, anatomic_regions=[region] if region is not None else None,
-            display_color=colour,
-        ))
+        )
+        if lesion.color:  # set directly: highdicom 0.22 has no display_color argument (see dicom_cielab)
+            description.RecommendedDisplayCIELabValue = dicom_cielab(lesion.color)
+        descriptions.append(description)
     return descriptions
 
 
@@ -129,7 +143,6 @@ def build_seg(
         manufacturer=MANUFACTURER, manufacturer_model_name="MIRV", software_versions=str(__version__),
         device_serial_number="0", content_label="LESIONS", content_description="MIRV lesions as analysed",
         series_description=series_description, omit_empty_frames=True,
-        **({} if created is None else {"content_date": created[0], "content_time": created[1]}),
     )
     if created is not None:
         make_reproducible(seg, created, new_uid(seed, "seg-dimensions", series_uid, root=uid_root))
@@ -157,14 +170,16 @@ def write_seg(
 
 def write_dataset(dataset: Any, path: str | os.PathLike[str]) -> Path:
     """A DICOM dataset saved atomically (a reader never sees half a file)."""
-    buffer = io.BytesIO()
-    dataset.save_as(buffer, enforce_file_format=True)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return atomic_write_bytes(path, file_bytes(dataset))
 
 
 def make_reproducible(dataset: Any, created: tuple[str, str], dimension_uid: str | None = None) -> None:
-    """Replace what highdicom stamps from the clock or a random UID (creation time, its own contribution time,
-    the dimension organisation UID), so a seeded object is the same byte for byte."""
+    """Replace what highdicom stamps from the clock or a random UID (content and creation time, its own
+    contribution time, the dimension organisation UID), so a seeded object is the same byte for byte.
+
+    Content date and time are set here, not passed to highdicom: 0.22 (Python 3.9, Slicer 5.8) has no
+    ``content_date``/``content_time`` arguments."""
+    dataset.ContentDate, dataset.ContentTime = created
     dataset.InstanceCreationDate, dataset.InstanceCreationTime = created
     for item in dataset.get("ContributingEquipmentSequence", []):
         if "ContributionDateTime" in item:

@@ -24,6 +24,8 @@ from MIRVLib.dicom import DicomError, require
 
 # SOP classes that are not images, though they may sit in a study folder beside the CT.
 SEGMENTATION = "1.2.840.10008.5.1.4.1.1.66.4"
+LABEL_MAP_SEGMENTATION = "1.2.840.10008.5.1.4.1.1.66.7"  # a SEG whose pixel values are segment numbers (2024)
+SEGMENTATIONS = (SEGMENTATION, LABEL_MAP_SEGMENTATION)
 RT_STRUCTURE_SET = "1.2.840.10008.5.1.4.1.1.481.3"
 NON_IMAGE_MODALITIES = {"SEG", "RTSTRUCT", "SR", "RTPLAN", "RTDOSE", "PR", "KO", "REG"}
 # Slices whose spacing differs from the median by more than this fraction are "uneven"; a gap of a whole
@@ -90,7 +92,7 @@ def read_headers(folder: str | os.PathLike[str]) -> list[tuple[Path, Any]]:
 def is_image(header: Any) -> bool:
     """A DICOM image instance (has pixel rows, and is not a SEG, RTSTRUCT, SR or other non-image object)."""
     return "Rows" in header and header.get("Modality", "") not in NON_IMAGE_MODALITIES and \
-        header.get("SOPClassUID", "") != SEGMENTATION
+        header.get("SOPClassUID", "") not in SEGMENTATIONS
 
 
 def read_series(folder: str | os.PathLike[str]) -> DicomSeries:

@@ -127,6 +127,24 @@ def patient_group(values: Mapping[str, Any], tracking_uid: str) -> Any | None:
     )
 
 
+def image_library_headers(ct_datasets: Sequence[Any]) -> list[Any]:
+    """Copies of the (slice-ordered) CT headers for the SR's image library, SpacingBetweenSlices filled in from
+    the slice positions where the CT omits it (a Type 3 attribute most CTs leave out): highdicom 0.22, the newest
+    on Python 3.9 (Slicer 5.8), reads it unconditionally for the library's TID 1604 descriptors."""
+    import copy
+
+    headers = [copy.deepcopy(ds) for ds in ct_datasets]
+    if len(headers) > 1 and any("SpacingBetweenSlices" not in ds for ds in headers):
+        orientation = np.array([float(v) for v in headers[0].ImageOrientationPatient])
+        normal = np.cross(orientation[:3], orientation[3:])
+        heights = [float(np.dot([float(v) for v in ds.ImagePositionPatient], normal)) for ds in headers]
+        spacing = (heights[-1] - heights[0]) / (len(heights) - 1)
+        for ds in headers:
+            if "SpacingBetweenSlices" not in ds:
+                ds.SpacingBetweenSlices = f"{spacing:.6g}"
+    return headers
+
+
 def build_measurement_report(
     ct_datasets: Sequence[Any], seg: Any, lesions: pd.DataFrame, features: Sequence[str] | None = None,
     patient: Mapping[str, Any] | None = None, *, seed: str | None = None, uid_root: str | None = None,
@@ -160,7 +178,7 @@ def build_measurement_report(
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=device),
         procedure_reported=codes.LN.CTUnspecifiedBodyRegion, imaging_measurements=groups,
-        referenced_images=list(ct_datasets),
+        referenced_images=image_library_headers(ct_datasets),
     )
     created = None if seed is None else creation_stamp(ct_datasets[0])
     sr = hd.sr.Comprehensive3DSR(
@@ -168,7 +186,6 @@ def build_measurement_report(
         series_instance_uid=new_uid(seed, "sr-series", series_uid, root=uid_root), series_number=series_number,
         sop_instance_uid=new_uid(seed, "sr-instance", series_uid, root=uid_root), instance_number=1,
         manufacturer=MANUFACTURER, is_complete=True, series_description="MIRV measurements",
-        **({} if created is None else {"content_date": created[0], "content_time": created[1]}),
     )
     if created is not None:
         make_reproducible(sr, created)
