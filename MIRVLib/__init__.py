@@ -1,3 +1,3 @@
 """MIRVLib: the science of MIRV (Measured Intrapatient Radiomic Variability), free of Slicer and Qt."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

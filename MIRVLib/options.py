@@ -52,6 +52,13 @@ AGREEMENTS = ("ccc", "icc2", "icc3")
 DEFAULT_AGREEMENT_THRESHOLDS = {"ccc": 0.8, "icc2": 0.75, "icc3": 0.75}
 
 
+def add_nonfinite_option(parser: Any, default: str = "drop-lesion") -> None:
+    """``--nonfinite``: what a lesion feature table's NaN/±inf values do (MIRVLib.lesion_table)."""
+    reported = ", reported" if default != "fail" else ""
+    parser.add_argument("--nonfinite", choices=NONFINITE_POLICIES, default=default,
+                        help=f"what to do with NaN/inf feature values (default: {default}{reported})")
+
+
 ENGINES = ("native", "pyradiomics")
 DEFAULT_ENGINE = "native"
 

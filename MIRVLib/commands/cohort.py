@@ -11,9 +11,9 @@ from MIRVLib.cli_options import PresetOption, add_renamed
 from MIRVLib.options import (
     DEFAULT_RESPONSE_THRESHOLD,
     MISSING_FOLLOWUP_POLICIES,
-    NONFINITE_POLICIES,
     PRESETS,
     SCALE_MODES,
+    add_nonfinite_option,
     add_reduction_thresholds,
     add_response_reading,
     reduction_thresholds,
@@ -35,8 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="feature reduction fitted on these lesions (default: paper; a --model carries its own)")
     parser.add_argument("--model", help="MIRV model JSON or shipped model name; skips fitting")
     parser.add_argument("-o", "--out", required=True, help="output folder")
-    parser.add_argument("--nonfinite", choices=NONFINITE_POLICIES, default="drop-lesion",
-                        help="what to do with NaN/inf feature values (default: drop-lesion, reported)")
+    add_nonfinite_option(parser)
     add_reduction_thresholds(parser)
     parser.add_argument("--restrict-to", metavar="FEATURES",
                         help="fit only on these features (text file, one per line, or CSV with a Feature column), "

@@ -16,10 +16,10 @@ from MIRVLib.options import (
     COLUMN_TYPES,
     CURVE_K,
     DEFAULT_STRATEGIES,
-    NONFINITE_POLICIES,
     PRESETS,
     RECIST_EXCLUDED_SITES,
     RECOVERY_TARGET,
+    add_nonfinite_option,
 )
 
 # Tables and analyses (pandas, SciPy, lifelines, statsmodels, matplotlib) are imported when a command runs,
@@ -133,19 +133,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="CSV with PatientID, [LesionID,] the batch and covariate columns (without LesionID: per patient)")
     p.add_argument("--covariates", action="append", help="columns whose effects ComBat preserves (comma-separated)")
     p.add_argument("--categorical", action="append", help="covariates to dummy-code (text columns always are)")
-    p.add_argument("--nonfinite", choices=NONFINITE_POLICIES, default="drop-lesion",
-                   help="what to do with NaN/inf feature values (default: drop-lesion, reported)")
+    add_nonfinite_option(p)
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.set_defaults(func=run_combat)
 
     p = commands.add_parser("icc", help="ICC(2,1) and ICC(3,1) with 95 %% CI per feature measured by two or more raters")
     p.add_argument("--features", required=True, help="long CSV: one row per lesion per rater (reader or segmentation)")
     p.add_argument("--rater", required=True, help="column naming the rater / segmentation of each row")
-    p.add_argument("--target", default="PatientID,LesionID",
+    p.add_argument("--rated", default="PatientID,LesionID", metavar="COLUMNS",
                    help="columns identifying what was rated (default PatientID,LesionID)")
     p.add_argument("--columns", action="append", help="feature columns (default: every numeric column)")
     p.add_argument("--threshold", type=float, help="draw and count an ICC threshold (e.g. 0.75)")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("-o", "--out", required=True, help="output folder")
     p.set_defaults(func=run_icc)
 
     p = commands.add_parser("variation", help="tests on the per-patient |CV| of feature_variation.csv (Henry et al. 2022)")
@@ -153,25 +152,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, default=0.2, help="|CV| the one-sample test compares with (default 0.2)")
     p.add_argument("--test", choices=("wilcoxon", "t"), default="wilcoxon",
                    help="one-sample Wilcoxon signed-rank (default) or Student's t (as Henry et al.)")
-    p.add_argument("--alternative", choices=("two-sided", "greater", "less"), default="two-sided")
+    p.add_argument("--alternative", choices=("two-sided", "greater", "less"), default="two-sided",
+                   help="alternative hypothesis of the test against --threshold (default two-sided)")
     p.add_argument("--patients", help="patients.csv (PatientID, NumLesions) to compare oligo- with multi-metastatic patients")
     p.add_argument("--lesion-count", default="NumLesions", help="lesion count column of --patients (default NumLesions)")
     p.add_argument("--oligo-max", type=int, default=5, help="oligometastatic = 2..N lesions, multi above (default 5)")
     p.add_argument("--columns", action="append", help="features to test (default: all)")
     p.add_argument("--restrict-to", help="feature list file (e.g. `mirv robustness` output or cluster_selected.csv)")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("-o", "--out", required=True, help="output folder")
     p.set_defaults(func=run_variation)
 
     p = commands.add_parser("cluster-features", help="hierarchical-clustering feature selection, one feature per cluster")
     p.add_argument("--features", required=True, help="lesion feature CSV: PatientID, LesionID, features...")
     p.add_argument("--threshold", type=float, default=0.3, help="tree cut on the distance 1 - |r| (default 0.3)")
-    p.add_argument("--correlation", choices=("pearson", "spearman"), default="pearson")
-    p.add_argument("--linkage", choices=("average", "complete", "single"), default="average")
+    p.add_argument("--correlation", choices=("pearson", "spearman"), default="pearson",
+                   help="correlation r of the distance 1 - |r| (default pearson)")
+    p.add_argument("--linkage", choices=("average", "complete", "single"), default="average",
+                   help="hierarchical-clustering linkage (default average)")
     p.add_argument("--representative", choices=("lexicographic", "central"), default="lexicographic",
                    help="first name in sorted order (Henry et al.'s rule) or highest mean |r| within the cluster")
     p.add_argument("--restrict-to", help="cluster only these features (e.g. the `mirv robustness` list)")
-    p.add_argument("--nonfinite", choices=NONFINITE_POLICIES, default="fail")
-    p.add_argument("--out", required=True, help="output folder")
+    add_nonfinite_option(p, default="fail")
+    p.add_argument("-o", "--out", required=True, help="output folder")
     p.set_defaults(func=run_cluster_features)
 
     p = commands.add_parser("simulate", help="lesion subsampling simulation (Henry et al. 2022)")
@@ -191,8 +193,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--exclude-sites", default=",".join(RECIST_EXCLUDED_SITES),
                    help="sites RECIST-like sampling skips (comma-separated)")
     p.add_argument("--no-cap", action="store_true", help="do not cap recovery at 100 %%")
-    p.add_argument("--nonfinite", choices=NONFINITE_POLICIES, default="drop-lesion",
-                   help="what to do with NaN/inf feature values (default: drop-lesion, reported)")
+    add_nonfinite_option(p)
     p.add_argument("-o", "--out", required=True, help="output folder")
     p.set_defaults(func=run_simulate)
 
@@ -375,7 +376,7 @@ def run_icc(args: argparse.Namespace) -> int:
 
         check_output_folder(args.out, [args.features])
         frame = read_table(args.features)
-        return icc(frame, args.rater, args.out, target=_names([args.target]), features=_names(args.columns) or None,
+        return icc(frame, args.rater, args.out, target=_names([args.rated]), features=_names(args.columns) or None,
                    threshold=args.threshold, inputs={"features": args.features})
     return _guarded("icc", body)
 
