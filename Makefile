@@ -34,7 +34,7 @@ demo: venv
 demo-dicom: venv
 	$(VPY) Resources/SampleData/make_sample_dicom.py --out $(DEMO_OUT)/sample-dicom
 	$(VENV)/bin/mirv extract --image $(DEMO_OUT)/sample-dicom/CT --lesions $(DEMO_OUT)/sample-dicom/SEG \
-	  --patient-id SAMPLE --out $(DEMO_OUT)/dicom/lesions.csv
+	  --patient-id SAMPLE --out $(DEMO_OUT)/dicom/lesions.csv --dicom-out $(DEMO_OUT)/dicom --dicom-seed SAMPLE
 
 test: venv
 	VTK_DEFAULT_OPENGL_WINDOW=vtkEGLRenderWindow $(VPY) -m pytest -q
