@@ -49,7 +49,7 @@ def run_combat(table: LesionTable, meta: pd.DataFrame, out_dir: str | Path, *, b
     output.figures.append(save_figure(pca_figure(table.features, harmonised.features, labels, batch),
                                       output.out_dir / "combat_pca.png"))
     facts = {"lesions": table.num_lesions, "patients": len(table.patient_ids), "features": len(combat.features),
-             "batches": len(combat.batches), "covariates": ", ".join(covariates) or "none"}
+             "batches": len(combat.batches), "covariates": ",".join(covariates) or "none"}
     output.summary = console_block(
         f"ComBat harmonisation across {batch!r} (parametric empirical Bayes)", facts,
         output.tables["combat_batches"],

@@ -57,7 +57,7 @@ def model_summary_text(result: ModelCVResult, folds: int, repeats: int, seed: in
     table = rows[["Mean"]].assign(**{"95% CI": [format_interval(lo, hi) for lo, hi in zip(rows["CILower"], rows["CIUpper"])]})
     failed = int((~result.folds["Fitted"]).sum()) if "Fitted" in result.folds else 0
     note = f"{failed} fold fit(s) did not converge (NaN in model_folds.csv)" if failed else ""
-    text = console_block("Cross-validated models (CI: Nadeau–Bengio corrected t over folds; calibration: over repeats)",
+    text = console_block("Cross-validated models (CI: Nadeau-Bengio corrected t over folds; calibration: over repeats)",
                          facts, table, max_rows=60, note=note)
     if len(result.comparison):
         comparison = result.comparison

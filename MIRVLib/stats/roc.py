@@ -108,7 +108,7 @@ def roc_analysis(frame: pd.DataFrame, outcome: str, predictors: Sequence[str], *
     for k, name in enumerate(predictors):
         lower, upper = delong.interval(k, level)
         row = {"Predictor": name, "N": len(y), "AUC": delong.auc[k], "CILower": lower, "CIUpper": upper,
-               "SE": float(np.sqrt(delong.covariance[k, k])), "CIMethod": ci}
+               "SE": float(np.sqrt(delong.covariance[k, k])), "CIMethod": ci, "Positives": int(y.sum())}
         if ci == "bootstrap":
             column = scores[:, k]
             row["CILower"], row["CIUpper"], _ = bootstrap_interval(

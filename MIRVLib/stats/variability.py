@@ -36,7 +36,7 @@ def run_icc(frame: pd.DataFrame, rater: str, out_dir: str | Path, *, target: Seq
     if threshold is not None:
         facts.update({f"ICC(2,1) >= {threshold:g}": int((defined["ICC2"] >= threshold).sum()),
                       f"ICC(3,1) >= {threshold:g}": int((defined["ICC3"] >= threshold).sum())})
-    shown = defined.sort_values("ICC2").set_index("Feature")[["N", "ICC2", "ICC2_CILower", "ICC2_CIUpper", "ICC3",
+    shown = defined.sort_values("ICC2", kind="stable").set_index("Feature")[["N", "ICC2", "ICC2_CILower", "ICC2_CIUpper", "ICC3",
                                                                "ICC3_CILower", "ICC3_CIUpper"]]
     output.summary = console_block("Intraclass correlation (two-way ANOVA; lowest ICC(2,1) first)", facts, shown, max_rows=10,
                                    note="ICC2 = ICC(2,1) absolute agreement, ICC3 = ICC(3,1) consistency; F-based 95 % CI")
@@ -57,7 +57,8 @@ def run_variation(values: pd.DataFrame, out_dir: str | Path, *, threshold: float
     output.tables.update(variation_tests=result.tests, variation_values=result.values.reset_index())
     output.figures.append(figures.save_figure(variation_plot(result), output.out_dir / "variation.png"))
     tests = result.tests
-    facts = {"patients": len(values), "features": len(tests), "threshold": threshold, "test": test,
+    measured = int(values.notna().any(axis=1).sum())  # single-lesion patients have a row but no |CV|
+    facts = {"patients": f"{measured} of {len(values)}", "features": len(tests), "threshold": threshold, "test": test,
              "alternative": alternative, "FDR < 0.05": int((tests["FDR"] < 0.05).sum())}
     columns = ["N", "MedianAbsCV", "P", "FDR"]
     if groups is not None:
@@ -66,7 +67,7 @@ def run_variation(values: pd.DataFrame, out_dir: str | Path, *, threshold: float
                       MULTI: int((group == MULTI).sum()),
                       "oligo vs multi FDR < 0.05": int((tests["FDRGroups"] < 0.05).sum())})
         columns += ["MedianOligo", "MedianMulti", "PGroups", "FDRGroups"]
-    shown = tests.sort_values("P").set_index("Feature")[columns]
+    shown = tests.sort_values("P", kind="stable").set_index("Feature")[columns]
     output.summary = console_block("Per-patient |CV| of each feature (Henry et al. 2022)", facts, shown, max_rows=10,
                                    p_columns=("P", "FDR", "PGroups", "FDRGroups"))
     method = ("one-sample " + ("Wilcoxon signed-rank (scipy.stats.wilcoxon on |CV| - threshold)" if test == "wilcoxon"
@@ -92,7 +93,7 @@ def run_cluster_features(frame: pd.DataFrame, out_dir: str | Path, *, selection:
     facts = {"lesions": len(frame), "features": len(selection.features), "clusters": len(selection.selected),
              "largest cluster": int(sizes.max()), **selection.settings()}
     output.summary = console_block("Hierarchical-clustering feature selection (one feature per cluster)", facts,
-                                   kept.sort_values("ClusterSize", ascending=False), max_rows=15,
+                                   kept.sort_values("ClusterSize", ascending=False, kind="stable"), max_rows=15,
                                    note="cluster_selected.csv is a feature list `mirv cohort --restrict-to` reads")
     return _write(output, None, [], selection.settings(), inputs,
                   {"n": len(frame), "featuresSha256": sha256_frame(frame), "selected": selection.selected,
