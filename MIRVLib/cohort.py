@@ -39,6 +39,7 @@ from MIRVLib.response import (
     MissingFollowUp,
     baseline_volume_metrics,
     lesions_missing_from_volumes,
+    response_rule,
     volume_response,
 )
 from MIRVLib.stats.summary import console_block, format_interval
@@ -60,6 +61,7 @@ class CohortResult:
     variation: pd.DataFrame
     lesion_changes: pd.DataFrame | None = None
     warnings: list[str] = field(default_factory=list)
+    response_rule: str = ""  # the complete-response rule applied (empty without follow-up volumes)
 
 
 def score_cohort(
@@ -148,7 +150,9 @@ def score_cohort(
         patients = patients.join(site_columns(table), how="left")
     for message in warnings:
         log.warning(message)
-    return CohortResult(reduction, _ordered(patients.reset_index(), volumes is not None), results, variation, changes, warnings)
+    rule = response_rule(response_threshold, response_reading) if volumes is not None else ""
+    return CohortResult(reduction, _ordered(patients.reset_index(), volumes is not None), results, variation, changes, warnings,
+                        rule)
 
 
 def cohort_summary(result: CohortResult, model: str | None = None) -> str:
@@ -175,6 +179,8 @@ def cohort_summary(result: CohortResult, model: str | None = None) -> str:
                         if k in reduction.step_counts)
     used = f"model {model}" if model else "fitted on this cohort"
     note = f"reduction: {reduction.settings.preset} ({used}); features {steps or len(reduction.selected)}"
+    if result.response_rule:
+        note += f"\n  response: {result.response_rule}"
     return console_block("MIRV cohort", facts, pd.DataFrame.from_dict(rows, orient="index"), note=note)
 
 

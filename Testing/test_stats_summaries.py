@@ -157,4 +157,5 @@ def test_cohort_prints_patients_mirv_distribution_and_responders(tmp_path, sarc0
     steps = json.loads((tmp_path / "provenance.json").read_text(encoding="utf-8"))["stepCounts"]
     assert (f"reduction: reference (fitted on this cohort); features {steps['input']} -> {steps['varianceAndVolume']} -> "
             f"{steps['selected']}") in out
+    assert "response: methods reading, every lesion's volume change < +33 %" in out  # the rule behind "responders"
 
