@@ -39,6 +39,11 @@ def deprecation_note(prog: str, old: str, new: str) -> None:
     print(f"{prog}: {old} is deprecated, use {new}", file=sys.stderr)
 
 
+def cannot_write(error: OSError, target: object) -> str:
+    """The message of a failed write (e.g. a full disk): the file, else ``target``, and the reason."""
+    return f"cannot write {error.filename or target}: {error.strerror or error}"
+
+
 class Renamed(argparse.Action):
     """``store`` under the new name; the spellings in ``old`` still work and print a deprecation note."""
 

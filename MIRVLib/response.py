@@ -151,7 +151,10 @@ def lesion_responds(change: pd.Series, threshold: float = DEFAULT_RESPONSE_THRES
 def response_rule(threshold: float = DEFAULT_RESPONSE_THRESHOLD,
                   reading: ResponseReading = DEFAULT_RESPONSE_READING) -> str:
     """The complete-response rule in words, for summaries (the reading decides 43 vs 6 of 85 SARC021 responders)."""
-    lesion_rule = {"methods": f"< +{threshold:g} %", "results": f"<= -{threshold:g} %"}[reading]
+    rules = {"methods": f"< +{threshold:g} %", "results": f"<= -{threshold:g} %"}
+    if reading not in rules:
+        raise ValueError(f"response reading must be one of {RESPONSE_READINGS}, got {reading!r}")
+    lesion_rule = rules[reading]
     return f"{reading} reading, every lesion's volume change {lesion_rule}"
 
 

@@ -193,3 +193,14 @@ def ball_mask(reference: sitk.Image, centre_xyz, radius_voxels: float) -> sitk.I
     mask = sitk.GetImageFromArray(inside.astype(np.uint8))
     mask.CopyInformation(reference)
     return mask
+
+
+def write_image_and_masks(folder: Path, image: sitk.Image, masks: dict[str, sitk.Image]) -> tuple[Path, Path]:
+    """``folder/ct.nrrd`` and one ``folder/masks/<name>.nrrd`` per mask (the `mirv --image/--lesions` layout)."""
+    image_path = folder / "ct.nrrd"
+    sitk.WriteImage(image, str(image_path))
+    masks_folder = folder / "masks"
+    masks_folder.mkdir()
+    for name, mask in masks.items():
+        sitk.WriteImage(mask, str(masks_folder / f"{name}.nrrd"))
+    return image_path, masks_folder

@@ -29,6 +29,23 @@ _STORAGE_CLASSES = {
 }
 
 
+SAMPLE = REPO_ROOT / "Resources" / "SampleData"
+
+
+def load_sample_patient(scene, timepoint: str = "baseline"):
+    """The bundled sample patient's CT and lesion segmentation at ``timepoint``, read into ``scene`` with Slicer's
+    own storage nodes: (volume "<timepoint> CT", segmentation "<timepoint> lesions")."""
+    nodes = []
+    for node_class, name, file in (("vtkMRMLScalarVolumeNode", "CT", "CT.nrrd"),
+                                   ("vtkMRMLSegmentationNode", "lesions", "lesions.seg.nrrd")):
+        node = scene.AddNewNodeByClass(node_class, f"{timepoint} {name}")
+        storage = scene.AddNewNodeByClass(_STORAGE_CLASSES[node_class])
+        storage.SetFileName(str(SAMPLE / f"{timepoint}_{file}"))
+        assert storage.ReadData(node), f"could not read {storage.GetFileName()}"
+        nodes.append(node)
+    return tuple(nodes)
+
+
 def write_node(scene, node, path: Path) -> Path:
     """Save a volume or segmentation node with Slicer's own storage node (slicer.util.saveNode needs Qt)."""
     storage = scene.AddNewNodeByClass(_STORAGE_CLASSES[node.GetClassName()])

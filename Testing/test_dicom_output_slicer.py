@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from slicer_env import REPO_ROOT, slicer  # noqa: F401  (skips without slicer-core)
+from slicer_env import SAMPLE, load_sample_patient, slicer  # noqa: F401  (skips without slicer-core)
 
 hd = pytest.importorskip("highdicom")
 pydicom = pytest.importorskip("pydicom")
@@ -15,7 +15,6 @@ from MIRVLib.dicom.sample_study import write_study  # noqa: E402
 from MIRVLib.lesions import full_mask, load_image, load_lesions  # noqa: E402
 
 pytestmark = pytest.mark.slicer
-SAMPLE = REPO_ROOT / "Resources" / "SampleData"
 
 
 def test_export_dicom_writes_the_scored_patient(slicer_env, tmp_path):
@@ -23,14 +22,7 @@ def test_export_dicom_writes_the_scored_patient(slicer_env, tmp_path):
     lesions = load_lesions(SAMPLE / "baseline_lesions.seg.nrrd", reference_image=image)
     study = write_study(image, lesions, tmp_path / "study")
     scene = slicer_env.scene
-    volume = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "baseline CT")
-    storage = scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
-    storage.SetFileName(str(SAMPLE / "baseline_CT.nrrd"))
-    assert storage.ReadData(volume)
-    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "baseline lesions")
-    storage = scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
-    storage.SetFileName(str(SAMPLE / "baseline_lesions.seg.nrrd"))
-    assert storage.ReadData(segmentation)
+    volume, segmentation = load_sample_patient(scene)
     logic = slicer_env.logic("mirv")
     table = logic.extractFeatures(volume, segmentation, patientID="SAMPLE")
     result = logic.computeMIRV(table, model="SARC021-lung-reference")

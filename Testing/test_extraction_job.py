@@ -10,27 +10,14 @@ from __future__ import annotations
 import time
 
 import pytest
-from slicer_env import REPO_ROOT, slicer  # noqa: F401  (skips without slicer-core)
+from slicer_env import load_sample_patient, slicer  # noqa: F401  (skips without slicer-core)
 
 pytestmark = pytest.mark.slicer
-SAMPLE = REPO_ROOT / "Resources" / "SampleData"
-
-
-def load_baseline(scene):
-    volume = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "CT")
-    storage = scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
-    storage.SetFileName(str(SAMPLE / "baseline_CT.nrrd"))
-    assert storage.ReadData(volume)
-    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "lesions")
-    storage = scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
-    storage.SetFileName(str(SAMPLE / "baseline_lesions.seg.nrrd"))
-    assert storage.ReadData(segmentation)
-    return volume, segmentation
 
 
 @pytest.fixture()
 def patient(slicer_env):
-    return slicer_env.logic("mirv"), *load_baseline(slicer_env.scene)
+    return slicer_env.logic("mirv"), *load_sample_patient(slicer_env.scene)
 
 
 def test_background_extraction_equals_the_in_process_one(patient):

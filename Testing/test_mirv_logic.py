@@ -14,26 +14,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-from slicer_env import REPO_ROOT, make_slicer_environment, slicer, write_node  # noqa: F401  (skips without slicer-core)
+from slicer_env import SAMPLE, load_sample_patient, make_slicer_environment, slicer, write_node  # noqa: F401  (skips without slicer-core)
 
 from MIRVLib.cli import main as mirv_main
 from MIRVLib.extraction import extract_patient
 from MIRVLib.lesions import load_image, load_lesions
 
 pytestmark = pytest.mark.slicer
-SAMPLE = REPO_ROOT / "Resources" / "SampleData"
 MODEL = "SARC021-lung-paper"
 
 
 def load_patient(scene, timepoint: str = "baseline"):
-    volume = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", f"{timepoint} CT")
-    storage = scene.AddNewNodeByClass("vtkMRMLVolumeArchetypeStorageNode")
-    storage.SetFileName(str(SAMPLE / f"{timepoint}_CT.nrrd"))
-    assert storage.ReadData(volume)
-    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", f"{timepoint} lesions")
-    storage = scene.AddNewNodeByClass("vtkMRMLSegmentationStorageNode")
-    storage.SetFileName(str(SAMPLE / f"{timepoint}_lesions.seg.nrrd"))
-    assert storage.ReadData(segmentation)
+    volume, segmentation = load_sample_patient(scene, timepoint)
     segmentation.CreateDefaultDisplayNodes()
     return volume, segmentation
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
-from pyradiomics_data import ball_mask, light_preset, synthetic_ct
+from pyradiomics_data import ball_mask, light_preset, synthetic_ct, write_image_and_masks
 
 from MIRVLib.cli import main
 from MIRVLib.lesions import Lesion, conform_mask, full_mask
@@ -109,13 +109,9 @@ def test_run_robustness_and_cli(tmp_path):
     assert result.features == [f for f in result.table.index if result.table.loc[f, "CCC_min"] >= 0.8]
     assert 0 < len(result.features) < len(result.table)
 
-    sitk.WriteImage(ct, str(tmp_path / "ct.nrrd"))
-    folder = tmp_path / "masks"
-    folder.mkdir()
-    for lesion in lesions:
-        sitk.WriteImage(lesion.mask, str(folder / f"{lesion.name}.nrrd"))
+    image, folder = write_image_and_masks(tmp_path, ct, {lesion.name: lesion.mask for lesion in lesions})
     out = tmp_path / "robust.txt"
-    code = main(["robustness", "--image", str(tmp_path / "ct.nrrd"), "--lesions", str(folder), "--patient-id", "P1",
+    code = main(["robustness", "--image", str(image), "--lesions", str(folder), "--patient-id", "P1",
                  "--preset", str(preset), "--engine", "pyradiomics", "--out", str(out), "--no-progress"])
     assert code == 0  # PyRadiomics itself on the CLI; the native engine (default) in run_robustness above
     listed = [line for line in out.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
@@ -132,12 +128,9 @@ def test_run_robustness_and_cli(tmp_path):
 
 def test_cli_cases_manifest(tmp_path, capsys):
     ct = synthetic_ct()
-    sitk.WriteImage(ct, str(tmp_path / "ct.nrrd"))
-    folder = tmp_path / "masks"
-    folder.mkdir()
-    for i, (centre, radius) in enumerate([((30, 32, 10), 7), ((18, 40, 8), 4), ((44, 22, 12), 5)]):
-        sitk.WriteImage(ball_mask(ct, centre, radius), str(folder / f"L{i}.nrrd"))
-    pd.DataFrame({"PatientID": ["A", "B"], "Image": [str(tmp_path / "ct.nrrd")] * 2,
+    image, folder = write_image_and_masks(tmp_path, ct, {f"L{i}": ball_mask(ct, centre, radius) for i, (centre, radius)
+                                                         in enumerate([((30, 32, 10), 7), ((18, 40, 8), 4), ((44, 22, 12), 5)])})
+    pd.DataFrame({"PatientID": ["A", "B"], "Image": [str(image)] * 2,
                   "Lesions": [str(folder)] * 2}).to_csv(tmp_path / "cases.csv", index=False)
     out = tmp_path / "r.txt"
     assert main(["robustness", "--cases", str(tmp_path / "cases.csv"), "--preset", str(light_preset(tmp_path)),

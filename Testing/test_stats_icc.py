@@ -7,8 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import SimpleITK as sitk
-from pyradiomics_data import ball_mask, light_preset, synthetic_ct
+from pyradiomics_data import ball_mask, light_preset, synthetic_ct, write_image_and_masks
 
 from MIRVLib.cli import main
 from MIRVLib.lesions import Lesion
@@ -144,13 +143,9 @@ def test_robustness_cli_with_icc(tmp_path):
     assert result.table.loc["original_shape_VoxelVolume", "ICC2_erode"] == pytest.approx(expected)
     assert result.features == [f for f in result.table.index if result.table.loc[f, "ICC2_min"] >= 0.75]
 
-    sitk.WriteImage(ct, str(tmp_path / "ct.nrrd"))
-    folder = tmp_path / "masks"
-    folder.mkdir()
-    for lesion in lesions:
-        sitk.WriteImage(lesion.mask, str(folder / f"{lesion.name}.nrrd"))
+    image, folder = write_image_and_masks(tmp_path, ct, {lesion.name: lesion.mask for lesion in lesions})
     out = tmp_path / "robust.txt"
-    assert main(["robustness", "--image", str(tmp_path / "ct.nrrd"), "--lesions", str(folder), "--patient-id", "P1",
+    assert main(["robustness", "--image", str(image), "--lesions", str(folder), "--patient-id", "P1",
                  "--preset", str(preset), "--agreement", "icc2", "--out", str(out), "--no-progress"]) == 0
     text = out.read_text(encoding="utf-8")
     assert text.startswith(f"# {len(result.features)} of {len(result.table)} features with ICC(2,1) >= 0.75")

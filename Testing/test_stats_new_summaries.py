@@ -10,18 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from stats_data import CLINICAL
-from summary_text import cells, facts, row
+from summary_text import cells, facts, row, run, table_args
 
 from MIRVLib.cli import main
 from MIRVLib.stats.summary import format_interval, format_number, format_p
-
-
-def run(capsys, args: list[str]) -> str:
-    assert main(args) == 0, capsys.readouterr().err
-    out = capsys.readouterr().out
-    assert out.isascii()  # a Windows console (cp1252) must be able to print every summary
-    return out
 
 
 def block(out: str, title: str) -> str:
@@ -37,10 +29,7 @@ def provenance(folder: Path, name: str) -> dict:
 
 @pytest.fixture(scope="module")
 def tables(reference_patients_csv, sarc021_dir) -> list[str]:
-    args = ["--table", str(reference_patients_csv)]
-    for name in CLINICAL:
-        args += ["--table", str(sarc021_dir / name)]
-    return [*args, "--id", "PatientID,USUBJID"]
+    return table_args(reference_patients_csv, sarc021_dir)
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,9 @@ import pandas as pd
 import pytest
 from matplotlib.lines import Line2D
 from scipy.stats import false_discovery_control
-from stats_data import CLINICAL, FIGURE_2A
-from summary_text import cells, facts, row
+from stats_data import FIGURE_2A
+from summary_text import cells, facts, row, run, table_args
 
-from MIRVLib.cli import main
 from MIRVLib.stats import figures
 from MIRVLib.stats.summary import format_interval, format_number, format_p
 from MIRVLib.stats.survival import km_analysis
@@ -22,17 +21,7 @@ from MIRVLib.stats.survival import km_analysis
 
 @pytest.fixture(scope="module")
 def tables(reference_patients_csv, sarc021_dir) -> list[str]:
-    args = ["--table", str(reference_patients_csv)]
-    for name in CLINICAL:
-        args += ["--table", str(sarc021_dir / name)]
-    return [*args, "--id", "PatientID,USUBJID"]
-
-
-def run(capsys, args: list[str]) -> str:
-    assert main(args) == 0, capsys.readouterr().err
-    out = capsys.readouterr().out
-    assert out.isascii()  # a Windows console (cp1252) must be able to print every summary
-    return out
+    return table_args(reference_patients_csv, sarc021_dir)
 
 
 def test_correlate_prints_the_pairs_by_fdr(tmp_path, reference_patients_csv, capsys):

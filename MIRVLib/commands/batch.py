@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from MIRVLib.cli_options import add_renamed
+from MIRVLib.cli_options import add_renamed, cannot_write
 from MIRVLib.options import (
     PRESETS,
     add_dicom_output,
@@ -129,8 +129,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"mirv batch: error: {error}", file=sys.stderr)
         return EXIT_NO_ENGINE
     except OSError as error:  # e.g. a full disk: stored patients are complete files, --resume continues
-        print(f"mirv batch: error: cannot write {error.filename or args.out}: {error.strerror or error}",
-              file=sys.stderr)
+        print(f"mirv batch: error: {cannot_write(error, args.out)}", file=sys.stderr)
         return EXIT_NOTHING_WRITTEN
     failures = outcome.failures
     print(f"{len(outcome.computed)} patient(s) computed, {len(outcome.reused)} reused; "

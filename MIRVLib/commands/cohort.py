@@ -7,7 +7,7 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from MIRVLib.cli_options import PresetOption, add_renamed
+from MIRVLib.cli_options import PresetOption, add_renamed, cannot_write
 from MIRVLib.options import (
     DEFAULT_RESPONSE_THRESHOLD,
     MISSING_FOLLOWUP_POLICIES,
@@ -132,8 +132,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"mirv cohort: error: --dicom-out: {error}", file=sys.stderr)
         return 2
     except OSError as error:
-        print(f"mirv cohort: error: cannot write {error.filename or args.dicom_out}: {error.strerror or error}",
-              file=sys.stderr)
+        print(f"mirv cohort: error: {cannot_write(error, args.dicom_out)}", file=sys.stderr)
         return 1
     inputs = {"features": args.features}
     inputs.update({name: path for name, path in (("volumes", args.volumes), ("restrictTo", args.restrict_to),
@@ -174,8 +173,7 @@ def run(args: argparse.Namespace) -> int:
 
             write_figures_and_report(result, table, out, record, args.colour_scale, model=args.model)
     except OSError as error:  # e.g. a full disk; each file is written atomically
-        print(f"mirv cohort: error: cannot write {error.filename or args.out}: {error.strerror or error}",
-              file=sys.stderr)
+        print(f"mirv cohort: error: {cannot_write(error, args.out)}", file=sys.stderr)
         return 1
     print(cohort_summary(result, args.model))
     print(f"cohort: wrote {out}")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from MIRVLib.cli_options import cannot_write
 from MIRVLib.options import add_engine_option
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_json(out.with_name(out.name + PROVENANCE_SUFFIX), record)
     except OSError as error:  # e.g. the disk filled up: no partial file, and no table without its provenance
         out.unlink(missing_ok=True)
-        print(f"mirv extract: cannot write {error.filename or out}: {error.strerror or error}", file=sys.stderr)
+        print(f"mirv extract: {cannot_write(error, out)}", file=sys.stderr)
         return 1
     except ValueError as error:  # the lesions cannot be written as DICOM (MIRVLib.dicom.DicomError)
         out.unlink(missing_ok=True)

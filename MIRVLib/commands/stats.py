@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from MIRVLib.cli_options import add_renamed
+from MIRVLib.cli_options import add_renamed, cannot_write
 from MIRVLib.options import (
     COLUMN_TYPES,
     CURVE_K,
@@ -254,8 +254,7 @@ def _guarded(name: str, body) -> int:
         print(f"mirv stats {name}: error: {error}", file=sys.stderr)
         return 2
     except OSError as error:  # e.g. a full disk
-        print(f"mirv stats {name}: error: cannot write {error.filename or '--out'}: {error.strerror or error}",
-              file=sys.stderr)
+        print(f"mirv stats {name}: error: {cannot_write(error, '--out')}", file=sys.stderr)
         return 1
     if isinstance(output, AnalysisOutput):
         if output.summary:

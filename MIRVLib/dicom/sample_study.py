@@ -23,11 +23,11 @@ import numpy as np
 import SimpleITK as sitk
 
 from MIRVLib import __version__
-from MIRVLib.dicom import file_bytes, require
+from MIRVLib.dicom import require
+from MIRVLib.dicom.seg_output import write_dataset, write_seg
 from MIRVLib.dicom.series import RT_STRUCTURE_SET
 from MIRVLib.dicom.uids import new_uid
 from MIRVLib.lesions import Lesion, full_mask
-from MIRVLib.provenance import atomic_write_bytes
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 STUDY_DATE, STUDY_TIME = "20250101", "090000"
@@ -62,8 +62,6 @@ def write_study(
     ``lesions`` must lie on the image grid (conformed). Separate folders, because a folder given as ``--image``
     must hold one image series and one given as ``--lesions`` one segmentation object.
     """
-    from MIRVLib.dicom.seg_output import write_seg
-
     out = Path(out)
     patient = patient or Patient()
     datasets = write_ct(image, out / "CT", seed=seed, patient=patient)
@@ -114,7 +112,7 @@ def write_ct(image: sitk.Image, folder: Path, *, seed: str, patient: Patient) ->
         ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = str(RESCALE_INTERCEPT), "1", "HU"
         ds.WindowCenter, ds.WindowWidth = "40", "400"
         ds.PixelData = stored[k].astype("<i2").tobytes()
-        _save(ds, folder / f"CT_{k + 1:04d}.dcm")
+        write_dataset(ds, folder / f"CT_{k + 1:04d}.dcm")
         del ds.PixelData  # the SEG/RTSTRUCT writers need headers only
         datasets.append(ds)
     return datasets
@@ -175,7 +173,7 @@ def write_rtstruct(
     ds.StructureSetROISequence = DicomSequence(rois)
     ds.ROIContourSequence = DicomSequence(contours)
     ds.RTROIObservationsSequence = DicomSequence(observations)
-    return _save(ds, path)
+    return write_dataset(ds, path)
 
 
 def trace_contours(mask: sitk.Image) -> list[tuple[int, np.ndarray]]:
@@ -242,7 +240,3 @@ def _ds(value: float) -> str:
         if len(text) <= 16:
             return text
     raise ValueError(f"{value} cannot be written as a DICOM decimal string")
-
-
-def _save(ds: Any, path: Path) -> Path:
-    return atomic_write_bytes(path, file_bytes(ds))

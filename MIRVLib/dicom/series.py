@@ -151,15 +151,15 @@ def _geometry(file: Path, header: Any) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 def _sort_slices(folder: Path, headers: Sequence[tuple[Path, Any]]) -> list[tuple[Path, Any]]:
     """Slices ordered along the normal of their common orientation; uneven or missing slices refused."""
-    rows, columns, _ = _geometry(*headers[0])
+    geometries = [_geometry(file, header) for file, header in headers]
+    rows, columns, _ = geometries[0]
     normal = np.cross(rows, columns)
-    for file, header in headers:
-        other_rows, other_columns, _ = _geometry(file, header)
+    for (file, header), (other_rows, other_columns, _) in zip(headers, geometries):
         if not (np.allclose(other_rows, rows, atol=ORIENTATION_TOLERANCE)
                 and np.allclose(other_columns, columns, atol=ORIENTATION_TOLERANCE)):
             raise DicomError(f"{file}: orientation {list(header.ImageOrientationPatient)} differs from "
                              f"{headers[0][0].name}'s; a series must have one orientation")
-    positions = np.array([float(np.dot(_geometry(f, h)[2], normal)) for f, h in headers])
+    positions = np.array([float(np.dot(position, normal)) for _, _, position in geometries])
     order = np.argsort(positions, kind="stable")
     ordered = [headers[i] for i in order]
     steps = np.diff(positions[order])

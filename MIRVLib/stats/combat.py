@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from MIRVLib.harmonisation import METHOD, ComBat, batch_variance_share, harmonise_table
+from MIRVLib.harmonisation import METHOD, ComBat, _as_text, batch_variance_share, harmonise_table
 from MIRVLib.lesion_table import METADATA_COLUMNS, PATIENT_ID, LesionTable
 from MIRVLib.provenance import atomic_write_json, sha256_frame
 from MIRVLib.stats.analyses import AnalysisOutput, _write
@@ -29,7 +29,7 @@ def run_combat(table: LesionTable, meta: pd.DataFrame, out_dir: str | Path, *, b
     combat = ComBat(batch, covariates, categorical)
     harmonised = harmonise_table(table, combat, meta, fit=True)
     output = AnalysisOutput("combat", Path(out_dir))
-    labels = meta[batch].astype(str)
+    labels = _as_text(meta[batch])  # as ComBat labels its batches (1.0 is batch "1")
     before = batch_variance_share(table.features, labels)
     after = batch_variance_share(harmonised.features, labels)
     lesions = harmonised.frame

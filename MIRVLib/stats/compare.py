@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
-from statsmodels.stats.multitest import multipletests
 
+from MIRVLib.stats.fdr import bh_fdr
 from MIRVLib.stats.join import complete_cases, numeric_columns, require_columns
 
 
@@ -44,8 +44,5 @@ def kruskal_wallis(frame: pd.DataFrame, metrics: Sequence[str], group: str) -> t
                                 "median": float(np.median(sample)), "q1": float(np.percentile(sample, 25)),
                                 "q3": float(np.percentile(sample, 75))})
     table = pd.DataFrame(tests)
-    table.insert(table.columns.get_loc("p") + 1, "fdr", np.nan)
-    tested = table["p"].notna()
-    if tested.any():
-        table.loc[tested, "fdr"] = multipletests(table.loc[tested, "p"], method="fdr_bh")[1]
+    table.insert(table.columns.get_loc("p") + 1, "fdr", bh_fdr(table["p"]))
     return table, pd.DataFrame(levels_rows)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
-from statsmodels.stats.multitest import multipletests
 
+from MIRVLib.stats.fdr import bh_fdr
 from MIRVLib.stats.join import complete_cases, numeric_columns
 
 
@@ -61,11 +61,7 @@ def spearman_matrix(frame: pd.DataFrame, columns: Sequence[str], missing: str = 
             p[i, j] = p[j, i] = result.pvalue
     fdr = np.full((k, k), np.nan)
     lower = np.tril_indices(k, -1)
-    tested = ~np.isnan(p[lower])
-    if tested.any():
-        adjusted = multipletests(p[lower][tested], method="fdr_bh")[1]
-        rows, cols = lower[0][tested], lower[1][tested]
-        fdr[rows, cols] = fdr[cols, rows] = adjusted
+    fdr[lower] = fdr[lower[1], lower[0]] = bh_fdr(p[lower])
     np.fill_diagonal(p, np.nan)
     label = lambda values: pd.DataFrame(values, index=columns, columns=columns)  # noqa: E731
     return CorrelationResult(label(rho), label(p), label(fdr), label(n), missing)

@@ -53,11 +53,7 @@ class CensoringDistribution:
     probability: np.ndarray | None = None
 
     def fit(self, time: Sequence[float], event: Sequence[float]) -> CensoringDistribution:
-        time, event = _as_arrays(time, event)
-        if event.all():  # no censoring: G = 1 up to the last time
-            self.times, self.probability = np.unique(time), np.ones(len(np.unique(time)))
-        else:
-            self.times, self.probability = kaplan_meier(time, event, reverse=True)
+        self.times, self.probability = kaplan_meier(time, event, reverse=True)  # no censoring: G = 1 throughout
         return self
 
     def predict(self, t: Sequence[float]) -> np.ndarray:

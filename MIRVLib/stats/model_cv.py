@@ -26,11 +26,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import RepeatedStratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from statsmodels.stats.multitest import multipletests
 
 from MIRVLib.options import CATEGORICAL
 from MIRVLib.stats.cox import survival_times
 from MIRVLib.stats.discrimination import cumulative_dynamic_auc, harrell_c, ibs_grid, integrated_brier_score, uno_c
+from MIRVLib.stats.fdr import bh_fdr
 from MIRVLib.stats.join import complete_cases, numeric_columns, require_columns
 from MIRVLib.stats.roc import binary_outcome, placements
 
@@ -221,10 +221,7 @@ def cross_validate(frame: pd.DataFrame, sets: Mapping[str, Sequence[str]], types
                                "CIUpper": upper, "T": t, "P": p})
     comparison_table = pd.DataFrame(comparison, columns=["SetA", "SetB", "Metric", "MeanDifference", "CILower", "CIUpper",
                                                          "T", "P"])
-    comparison_table["FDR"] = np.nan
-    tested = comparison_table["P"].notna()
-    if tested.any():
-        comparison_table.loc[tested, "FDR"] = multipletests(comparison_table.loc[tested, "P"], method="fdr_bh")[1]
+    comparison_table["FDR"] = bh_fdr(comparison_table["P"])
     predictions = used[([id_column] if id_column else []) + targets].copy()
     for name in sets:
         predictions[name] = np.nanmean(oof[name], axis=0)

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 from sklearn.metrics import roc_curve
-from statsmodels.stats.multitest import multipletests
 
 from MIRVLib.stats.discrimination import bootstrap_interval
+from MIRVLib.stats.fdr import bh_fdr
 from MIRVLib.stats.join import complete_cases, numeric_columns, require_columns
 
 CI_METHODS = ("delong", "bootstrap")
@@ -119,10 +119,7 @@ def roc_analysis(frame: pd.DataFrame, outcome: str, predictors: Sequence[str], *
         delta, z, p = delong.paired_test(a, b)
         pairs.append({"PredictorA": predictors[a], "PredictorB": predictors[b], "N": len(y), "DeltaAUC": delta, "Z": z, "P": p})
     pair_table = pd.DataFrame(pairs, columns=["PredictorA", "PredictorB", "N", "DeltaAUC", "Z", "P"])
-    pair_table["FDR"] = np.nan
-    tested = pair_table["P"].notna()
-    if tested.any():
-        pair_table.loc[tested, "FDR"] = multipletests(pair_table.loc[tested, "P"], method="fdr_bh")[1]
+    pair_table["FDR"] = bh_fdr(pair_table["P"])
     curves = {}
     for k, name in enumerate(predictors):
         fpr, tpr, _ = roc_curve(y, scores[:, k])

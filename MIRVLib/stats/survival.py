@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 from lifelines import KaplanMeierFitter
 from lifelines.statistics import logrank_test
-from statsmodels.stats.multitest import multipletests
 
 from MIRVLib.stats.cox import fit_cox, survival_times
+from MIRVLib.stats.fdr import bh_fdr
 from MIRVLib.stats.join import complete_cases, numeric_columns, require_columns
 
 ALL = "All"
@@ -101,10 +101,7 @@ def km_analysis(
             rows.append(row)
             curves.append(KMCurve(metric, subgroup, cut, low_fit, high_fit, row["p"]))
     table = pd.DataFrame(rows)
-    table.insert(table.columns.get_loc("p") + 1, "fdr", np.nan)
-    tested = table["p"].notna()
-    if tested.any():
-        table.loc[tested, "fdr"] = multipletests(table.loc[tested, "p"], method="fdr_bh")[1]
+    table.insert(table.columns.get_loc("p") + 1, "fdr", bh_fdr(table["p"]))
     adjusted = table.set_index(["metric", "subgroup"])["fdr"]
     for curve in curves:
         curve.fdr = float(adjusted.loc[(curve.metric, curve.subgroup)])

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.stats import mannwhitneyu, ttest_1samp, wilcoxon
-from statsmodels.stats.multitest import multipletests
 
 from MIRVLib.lesion_table import PATIENT_ID
+from MIRVLib.stats.fdr import bh_fdr
 
 ONE_SAMPLE_TESTS = ("wilcoxon", "t")
 ALTERNATIVES = ("two-sided", "greater", "less")
@@ -76,14 +76,6 @@ def _one_sample(values: np.ndarray, threshold: float, test: str, alternative: st
     return float(result.statistic), float(result.pvalue)
 
 
-def _fdr(p: pd.Series) -> pd.Series:
-    tested = p.notna()
-    out = pd.Series(np.nan, index=p.index)
-    if tested.any():
-        out[tested] = multipletests(p[tested], method="fdr_bh")[1]
-    return out
-
-
 def variation_tests(values: pd.DataFrame, threshold: float = DEFAULT_CV_THRESHOLD, test: str = "wilcoxon",
                     alternative: str = "two-sided", groups: pd.Series | None = None, min_patients: int = 3) -> VariationResult:
     """Per feature: n, mean and median |CV|, the one-sample test against ``threshold`` and, with ``groups``
@@ -116,9 +108,9 @@ def variation_tests(values: pd.DataFrame, threshold: float = DEFAULT_CV_THRESHOL
     tests = pd.DataFrame(rows)
     if tests["P"].isna().all():
         raise ValueError(f"variation: no feature has |CV| values of {min_patients} or more patients")
-    tests.insert(tests.columns.get_loc("P") + 1, "FDR", _fdr(tests["P"]))
+    tests.insert(tests.columns.get_loc("P") + 1, "FDR", bh_fdr(tests["P"]))
     if groups is not None:
-        tests["FDRGroups"] = _fdr(tests["PGroups"])
+        tests["FDRGroups"] = bh_fdr(tests["PGroups"])
     used = values.copy()
     if groups is not None:
         used["Group"] = groups
